@@ -1,0 +1,40 @@
+"""Broker backends and the choice between them (`BROKER_BACKEND=auto|docker|native`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import Backend, BrokerState
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["Backend", "BrokerState", "resolve", "select"]
+
+
+def resolve(settings: Settings) -> tuple[Backend, str]:
+    """The backend to use and why (the reason is shown by `doctor` and `services.status`).
+
+    `auto`: the native broker if this checkout's is running, else Docker when an engine answers,
+    else native. The Docker SDK is only imported when an engine endpoint exists at all.
+    """
+    from .native import NativeBackend
+
+    if settings.backend == "native":
+        return NativeBackend(settings), "BROKER_BACKEND=native"
+    if settings.backend == "docker":
+        from .docker import DockerBackend
+
+        return DockerBackend(settings), "BROKER_BACKEND=docker"
+    native = NativeBackend(settings)
+    if native.state().running:
+        return native, "auto: this checkout's native broker is running"
+    from .docker import DockerBackend, engine_answers
+
+    if engine_answers():
+        return DockerBackend(settings), "auto: a Docker engine answers"
+    return native, "auto: no Docker engine answers, using the mosquitto binary"
+
+
+def select(settings: Settings) -> Backend:
+    return resolve(settings)[0]

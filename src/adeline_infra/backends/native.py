@@ -1,0 +1,270 @@
+"""The native backend: a mosquitto binary from the user's OS, run as a tracked background process.
+
+Everything it writes lives in `ADELINE_STATE_DIR/native/` (git-ignored):
+`mosquitto.conf` (rendered from settings at every start), `broker.json` (pid, the process's start
+time, ports), `mosquitto.log` and `data/` (persistence, kept until `services.clean --yes`).
+
+A pid alone is not identity: `broker.json` also records the process's start time, so a crashed
+broker whose pid was reused by another program is seen as stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .. import broker_config, procs
+from ..errors import InfraError
+from ..files import write_atomic
+from .base import Backend, BrokerState
+
+# Folders where package managers put mosquitto that are often not on PATH.
+_EXTRA_DIRS = (
+    "/usr/sbin",
+    "/usr/local/sbin",
+    "/opt/homebrew/sbin",
+    "/opt/homebrew/opt/mosquitto/sbin",
+    "/usr/local/opt/mosquitto/sbin",
+    r"C:\Program Files\mosquitto",
+    r"C:\Program Files (x86)\mosquitto",
+)
+
+
+def install_hint() -> str:
+    if sys.platform == "darwin":
+        return "install it with `brew install mosquitto`"
+    if os.name == "nt":
+        return "install it with `winget install EclipseFoundation.Mosquitto` (or `choco install mosquitto`)"
+    return (
+        "install it with `sudo apt install mosquitto` (Debian/Ubuntu) or "
+        "`sudo dnf install mosquitto` (Fedora), or set MOSQUITTO_BIN"
+    )
+
+
+def find_mosquitto(configured: str | None) -> str | None:
+    if configured:
+        path = Path(configured).expanduser()
+        return str(path) if path.is_file() else procs.which(configured)
+    return procs.which("mosquitto", _EXTRA_DIRS)
+
+
+class NativeBackend(Backend):
+    name = "native"
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.dir: Path = settings.state_dir / "native"
+        self.conf = self.dir / "mosquitto.conf"
+        self.record = self.dir / "broker.json"
+        self.log = self.dir / "mosquitto.log"
+        self.data = self.dir / "data"
+
+    # --- process identity -------------------------------------------------------------------
+
+    def _read_record(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+
+    def _process(self, record: dict[str, Any] | None) -> Any:
+        """The live psutil.Process of our broker, or None (gone, zombie, or pid reused)."""
+        if not record:
+            return None
+        import psutil
+
+        try:
+            proc = psutil.Process(record["pid"])
+            if abs(proc.create_time() - float(record.get("create_time", 0))) > 0.5:
+                return None  # the pid now belongs to another process
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except (psutil.Error, ValueError, TypeError):
+            return None
+
+    def state(self) -> BrokerState:
+        record = self._read_record()
+        proc = self._process(record)
+        if proc is None or record is None:
+            return BrokerState(self.name, False)
+        return BrokerState(
+            self.name,
+            True,
+            started_at=float(record["create_time"]),
+            detail={
+                "pid": record["pid"],
+                "port": record.get("port"),
+                "ws_port": record.get("ws_port"),
+                "config": str(self.conf),
+                "log": str(self.log),
+                "data": str(self.data),
+            },
+        )
+
+    def alive(self) -> bool:
+        return self._process(self._read_record()) is not None
+
+    def config_mismatch(self) -> str | None:
+        record = self._read_record()
+        if not record or self._process(record) is None:
+            return None
+        want = self._render()
+        if record.get("config_sha") != _sha(want):
+            return (
+                f"the running native broker (port {record.get('port')}) was started with "
+                "other settings: run `inv services.restart` to apply .env"
+            )
+        return None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def _render(self) -> str:
+        s = self.settings
+        run_as = "root" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+        paths = broker_config.BrokerPaths(
+            data_dir=self.data,
+            passwd_file=s.passwd_file,
+            ca_file=s.ca_file,
+            cert_file=s.tls_dir / "server.crt",
+            key_file=s.tls_dir / "server.key",
+        )
+        # As root, mosquitto would drop to the `mosquitto` user and then fail to write the
+        # data folder (losing retained messages, exit 0) or read the secrets: stay who we are.
+        return broker_config.render(s, paths, port=s.mqtt_port, ws_port=s.ws_port, run_as=run_as)
+
+    def start(self, *, extras: frozenset[str] = frozenset()) -> None:
+        s = self.settings
+        if extras:
+            raise InfraError(
+                f"the native backend cannot start {', '.join(sorted(extras))}",
+                hint="use the Docker backend (BROKER_BACKEND=docker) or run it yourself",
+            )
+        if self.alive():
+            return
+        binary = find_mosquitto(s.mosquitto_bin)
+        if binary is None:
+            what = f"MOSQUITTO_BIN={s.mosquitto_bin}" if s.mosquitto_bin else "mosquitto"
+            raise InfraError(f"{what} was not found", hint=install_hint())
+        broker_config.check_required_files(s)
+        for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
+            if procs.port_in_use(port):
+                owner = procs.port_owner(port)
+                by = f" by {owner}" if owner else " by another program"
+                extra = ""
+                if owner and owner.startswith("mosquitto"):
+                    extra = " (a system mosquitto service? `sudo systemctl stop mosquitto`)"
+                raise InfraError(
+                    f"port {port} is already in use{by}{extra}",
+                    hint=f"stop it or choose another port with {var} in .env",
+                )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True)
+        text = self._render()
+        write_atomic(self.conf, text)
+        with open(self.log, "a", encoding="utf-8") as log:
+            log.write(f"--- adeline-infra: starting {binary} ({time.strftime('%Y-%m-%dT%H:%M:%S')})\n")
+        proc = procs.spawn_detached([binary, "-c", str(self.conf)], log=self.log, cwd=self.dir)
+        import psutil
+
+        try:
+            create_time = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            create_time = time.time()
+        record = {
+            "pid": proc.pid,
+            "create_time": create_time,
+            "port": s.mqtt_port,
+            "ws_port": s.ws_port,
+            "binary": binary,
+            "config_sha": _sha(text),
+        }
+        write_atomic(self.record, json.dumps(record, indent=2))
+        # The Popen object is dropped on purpose: the broker outlives this process.
+        proc.returncode = 0  # keep Popen.__del__ from warning about a "still running" child
+
+    def stop(self) -> bool:
+        record = self._read_record()
+        proc = self._process(record)
+        if proc is None:
+            self.record.unlink(missing_ok=True)
+            return False
+        import psutil
+
+        procs.terminate(proc.pid)  # SIGTERM: mosquitto saves its persistence file and exits
+        try:
+            proc.wait(timeout=10)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        except psutil.Error:
+            pass
+        self.record.unlink(missing_ok=True)
+        return True
+
+    def clean(self) -> list[str]:
+        import shutil
+
+        removed = []
+        if self.data.exists():
+            shutil.rmtree(self.data)
+            removed.append(str(self.data))
+        if self.log.exists():
+            self.log.unlink()
+            removed.append(str(self.log))
+        return removed
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def log_tail(self, lines: int) -> list[str]:
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return [line.rstrip("\n") for line in f.readlines()[-lines:]] if lines > 0 else []
+        except OSError:
+            return []
+
+    def follow_logs(self, tail: int) -> Iterator[str]:
+        yield from self.log_tail(tail)
+        position = self.log.stat().st_size if self.log.exists() else 0
+        pending = ""
+        while True:
+            try:
+                size = self.log.stat().st_size
+            except OSError:
+                size = 0
+            if size < position:  # cleaned or truncated: start over
+                position = 0
+            if size > position:
+                with open(self.log, encoding="utf-8", errors="replace") as f:
+                    f.seek(position)
+                    chunk = f.read()
+                    position = f.tell()
+                pending += chunk
+                *complete, pending = pending.split("\n")
+                yield from complete
+            else:
+                time.sleep(0.2)  # a file has no "new data" event that works on every OS
+
+    def version(self) -> str | None:
+        binary = find_mosquitto(self.settings.mosquitto_bin)
+        if not binary:
+            return None
+        try:
+            out = procs.run([binary, "-h"], check=False, timeout=5).stdout
+        except InfraError:
+            return None
+        first = out.strip().splitlines()[0] if out.strip() else ""
+        return first.rsplit(" ", 1)[-1] if "version" in first else None
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+

@@ -1,0 +1,91 @@
+"""Terminal output. rich is imported only when a table or a spinner is actually drawn."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+def out(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False, default=str), flush=True)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+@contextmanager
+def spinner(text: str) -> Iterator[None]:
+    """A spinner on stderr while the block runs, when stderr is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(text, spinner="dots"):
+        yield
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    styles: Sequence[str | None] | None = None,
+) -> None:
+    """A table on stdout (plain, aligned text when stdout is not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_header=True, header_style="bold", title_justify="left")
+    for i, name in enumerate(columns):
+        t.add_column(name, style=(styles[i] if styles else None), overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    Console(highlight=False).print(t)
+
+
+def key_values(title: str | None, pairs: Sequence[tuple[str, Any]]) -> None:
+    table(title, ("", ""), pairs, styles=("bold", None))
+
+
+def confirm(question: str) -> bool:
+    """Ask yes/no on the terminal; False when there is no terminal to ask on."""
+    if not interactive():
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def mark(ok: bool | None) -> str:
+    return {True: "yes", False: "no", None: "-"}[ok]
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m {s}s"
+    if minutes:
+        return f"{minutes}m {s}s"
+    return f"{s}s"

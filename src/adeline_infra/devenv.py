@@ -1,0 +1,44 @@
+"""The developer's environment: `.env` from `.env.example`, and how to connect."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .files import write_atomic
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+
+def ensure_env_file(root: Path) -> Path | None:
+    """Create `.env` from `.env.example` when it is missing. Returns the path when created."""
+    env, example = root / ".env", root / ".env.example"
+    if env.exists() or not example.is_file():
+        return None
+    write_atomic(env, example.read_bytes(), mode=0o600)  # it will hold credentials
+    return env
+
+
+def connection_help(settings: Settings) -> list[str]:
+    lines = [
+        "",
+        f"  MQTT        {settings.endpoint}",
+        f"  WebSockets  ws://{settings.mqtt_host}:{settings.ws_port}",
+    ]
+    if settings.username:
+        lines.append(f"  user        {settings.username} (password in .env)")
+    if settings.use_tls:
+        lines.append(f"  CA          {settings.ca_file}")
+    lines += [
+        "",
+        "  inv services.status    is it up and answering?",
+        "  inv services.logs -f   follow the broker's log",
+        "  inv --list             every task",
+    ]
+    if shutil.which("mosquitto_sub"):
+        lines.append(
+            f"  mosquitto_sub -h {settings.mqtt_host} -p {settings.mqtt_port} -t '#' -v"
+        )
+    return lines

@@ -1,0 +1,260 @@
+"""The one MQTT client factory and the one readiness probe.
+
+- `make_client()` builds a paho-mqtt 2.x client (callback API v2, MQTT 5, a unique client id)
+  with the credentials and TLS the settings ask for.
+- `probe()` is readiness: an MQTT CONNECT answered by a successful CONNACK, never a TCP connect.
+- `wait_ready()` repeats the probe until it succeeds, the deadline passes or the broker dies.
+- `session()` is a connected client with its network loop running, for monitor and control.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import BrokerUnavailable, ConfigError
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+    from .settings import Settings
+
+
+def new_client_id(purpose: str) -> str:
+    """A client id no other process uses, so two terminals never kick each other off."""
+    return f"adeline-{purpose}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The client TLS context: trust only our CA, present our client certificate if we have one."""
+    ca = settings.ca_file
+    if not ca.is_file():
+        raise ConfigError(
+            f"MQTT_USE_TLS is true but the CA certificate {ca} is missing",
+            hint="create the certificates with `inv tls.certs`",
+        )
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    cert, key = settings.client_cert, settings.client_key
+    if cert.is_file() and key.is_file():
+        context.load_cert_chain(str(cert), str(key))
+    elif settings.tls_require_client_cert:
+        raise ConfigError(
+            f"MQTT_TLS_REQUIRE_CLIENT_CERT is true but {cert.name}/{key.name} are missing "
+            f"in {settings.tls_dir}",
+            hint=f"create them with `inv tls.client {settings.tls_client_name}`",
+        )
+    return context
+
+
+def make_client(settings: Settings, purpose: str) -> mqtt.Client:
+    """A paho client configured from settings (credentials, TLS, unique id). Not connected."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=new_client_id(purpose),
+        protocol=mqtt.MQTTv5,
+    )
+    client.connect_timeout = settings.connect_timeout
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.use_tls:
+        client.tls_set_context(tls_context(settings))
+    return client
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    reason: str
+    refused: bool = False  # the broker answered and said no (credentials): retrying won't help
+    elapsed: float = 0.0
+
+    def error(self, settings: Settings) -> BrokerUnavailable:
+        return BrokerUnavailable(describe_failure(settings, self.reason))
+
+
+def describe_failure(settings: Settings, reason: str) -> str:
+    return f"MQTT broker at {settings.mqtt_host}:{settings.mqtt_port} {reason}"
+
+
+def _connect_error(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused the connection (nothing listening): start it with `inv services.up`"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"presented a certificate we do not trust ({exc.verify_message}): "
+            "check MQTT_TLS_DIR and MQTT_BROKER_HOST, or run `inv tls.check`"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"failed the TLS handshake ({exc.reason or exc}): is MQTT_USE_TLS right?"
+    if isinstance(exc, TimeoutError | ssl.SSLZeroReturnError):
+        return "did not answer in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"is not reachable ({exc.strerror})"
+    return f"is not reachable ({exc})"
+
+
+def probe(settings: Settings, timeout: float | None = None) -> ProbeResult:
+    """One MQTT CONNECT; success only when the broker answers with a successful CONNACK."""
+    timeout = settings.connect_timeout if timeout is None else timeout
+    start = time.monotonic()
+    client = make_client(settings, "probe")
+    client.connect_timeout = timeout
+    answer: dict[str, Any] = {}
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        answer["rc"] = reason_code
+
+    client.on_connect = on_connect
+    try:
+        client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=10)
+        deadline = start + timeout
+        while "rc" not in answer and time.monotonic() < deadline:
+            client.loop(timeout=min(0.05, max(deadline - time.monotonic(), 0.001)))
+            if client.socket() is None:  # the broker closed the connection without a CONNACK
+                break
+        if "rc" in answer and not answer["rc"].is_failure:
+            client.disconnect()
+    except (OSError, ssl.SSLError) as exc:
+        return ProbeResult(False, _connect_error(exc), elapsed=time.monotonic() - start)
+    finally:
+        client._reset_sockets()  # close the socket and paho's wake-up pair now, not at GC
+    elapsed = time.monotonic() - start
+    rc = answer.get("rc")
+    if rc is None:
+        return ProbeResult(False, "accepted the connection but sent no CONNACK", elapsed=elapsed)
+    if rc.is_failure:
+        return ProbeResult(False, _refusal(settings, rc), refused=True, elapsed=elapsed)
+    return ProbeResult(True, "answered CONNACK", elapsed=elapsed)
+
+
+def _refusal(settings: Settings, rc: Any) -> str:
+    name = rc.getName() if hasattr(rc, "getName") else str(rc)
+    if rc.value in (0x86, 0x87, 4, 5):  # bad user name or password / not authorized
+        who = f"user {settings.username!r}" if settings.username else "anonymous access"
+        return (
+            f"refused {who} ({name}): check MQTT_USERNAME/MQTT_PASSWORD in .env "
+            "against the password file (`inv auth.list-users`)"
+        )
+    return f"refused the connection ({name})"
+
+
+def wait_ready(
+    settings: Settings,
+    timeout: float,
+    *,
+    alive: Callable[[], bool] | None = None,
+) -> ProbeResult:
+    """Probe until CONNACK, the deadline, a refusal, or `alive()` saying the broker died.
+
+    Between attempts it backs off from 5 ms to 100 ms: a connection refused comes back at once,
+    so this polls the broker's own answer rather than sleeping for a guessed time.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    result = ProbeResult(False, "did not answer")
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return result
+        result = probe(settings, timeout=min(remaining, settings.connect_timeout))
+        if result.ok or result.refused:
+            return result
+        if alive is not None and not alive():
+            return ProbeResult(False, "exited before it answered", elapsed=result.elapsed)
+        time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+        delay = min(delay * 2, 0.1)
+
+
+@contextmanager
+def session(
+    settings: Settings,
+    purpose: str,
+    *,
+    on_connect: Callable[[mqtt.Client], None] | None = None,
+    timeout: float | None = None,
+) -> Iterator[mqtt.Client]:
+    """A connected client with its network loop running; disconnects on exit.
+
+    Raises `BrokerUnavailable` (one line) when the broker is down, silent, or refuses us, within
+    the connect timeout. `on_connect` runs on every successful (re)connect: subscribe there.
+    """
+    timeout = settings.connect_timeout if timeout is None else timeout
+    client = make_client(settings, purpose)
+    client.connect_timeout = timeout
+    connected = threading.Event()
+    answer: dict[str, Any] = {}
+
+    def _on_connect(c: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        answer["rc"] = reason_code
+        if not reason_code.is_failure and on_connect is not None:
+            on_connect(c)
+        connected.set()
+
+    client.on_connect = _on_connect
+    try:
+        client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
+    except (OSError, ssl.SSLError) as exc:
+        raise BrokerUnavailable(describe_failure(settings, _connect_error(exc))) from None
+    client.loop_start()
+    try:
+        if not connected.wait(timeout):
+            raise BrokerUnavailable(
+                describe_failure(settings, f"sent no CONNACK within {timeout:g} s")
+            )
+        rc = answer["rc"]
+        if rc.is_failure:
+            raise BrokerUnavailable(describe_failure(settings, _refusal(settings, rc)))
+        yield client
+    finally:
+        try:
+            client.disconnect()
+        finally:
+            client.loop_stop()
+
+
+def retained(
+    settings: Settings,
+    filters: list[str],
+    *,
+    purpose: str = "snapshot",
+    timeout: float | None = None,
+) -> dict[str, bytes]:
+    """The retained messages currently matching `filters` (e.g. `$SYS/#`), without waiting.
+
+    How we know they have all arrived: the broker sends the retained messages of a SUBSCRIBE
+    before it handles the next packet, so after subscribing to `filters` we subscribe once more
+    to a topic nobody uses; its SUBACK comes back after the last retained message.
+    """
+    timeout = settings.connect_timeout if timeout is None else timeout
+    messages: dict[str, bytes] = {}
+    acked: set[int] = set()
+    cond = threading.Condition()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        messages[msg.topic] = msg.payload
+
+    def on_subscribe(_c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        with cond:
+            acked.add(mid)
+            cond.notify_all()
+
+    with session(settings, purpose, timeout=timeout) as client:
+        client.on_message = on_message
+        client.on_subscribe = on_subscribe
+        client.subscribe([(f, 0) for f in filters])
+        _, marker = client.subscribe(f"adeline/marker/{secrets.token_hex(8)}", 0)
+        with cond:
+            if not cond.wait_for(lambda: marker in acked, timeout):
+                raise BrokerUnavailable(
+                    describe_failure(settings, f"did not answer a SUBSCRIBE within {timeout:g} s")
+                )
+    return dict(messages)

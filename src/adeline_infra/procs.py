@@ -1,0 +1,144 @@
+"""The one place that spawns and inspects processes, portably (argument lists, never a shell)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import InfraError
+
+WINDOWS = os.name == "nt"
+
+
+def run(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    capture: bool = True,
+    timeout: float | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion. A missing program is an `InfraError`, not a traceback."""
+    argv = [os.fspath(a) for a in args]
+    try:
+        result = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            text=True,
+            capture_output=capture,
+            timeout=timeout,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise InfraError(f"`{' '.join(argv[:3])} ...` did not finish within {timeout:g} s") from None
+    if check and result.returncode != 0:
+        detail = last_line(result.stderr or result.stdout or "")
+        raise InfraError(
+            f"`{' '.join(argv[:3])}` failed with exit code {result.returncode}"
+            + (f": {detail}" if detail else "")
+        )
+    return result
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def spawn_detached(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    log: Path,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived process that outlives this one and ignores our Ctrl+C.
+
+    Its stdout and stderr are appended to `log`; its stdin is closed.
+    """
+    argv = [os.fspath(a) for a in args]
+    kwargs: dict[str, object] = {}
+    if WINDOWS:
+        kwargs["creationflags"] = (
+            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
+        )
+    else:
+        kwargs["start_new_session"] = True
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        try:
+            return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                close_fds=True,
+                **kwargs,
+            )
+        except FileNotFoundError:
+            raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
+
+
+def terminate(pid: int) -> None:
+    """Ask a process to stop: SIGTERM on POSIX; CTRL_BREAK then TerminateProcess on Windows."""
+    try:
+        if WINDOWS:
+            os.kill(pid, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        else:
+            os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
+def which(name: str, extra_dirs: Sequence[str | Path] = ()) -> str | None:
+    """`shutil.which`, then a few well-known folders that are often missing from PATH."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in extra_dirs:
+        candidate = Path(folder) / (name + (".exe" if WINDOWS else ""))
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def port_in_use(port: int, host: str = "") -> bool:
+    """True when binding `port` fails because something already listens there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if not WINDOWS:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def port_owner(port: int) -> str | None:
+    """Name and pid of the process listening on `port`, when the OS lets us see it."""
+    try:
+        import psutil
+
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                if conn.pid is None:
+                    return None
+                try:
+                    name = psutil.Process(conn.pid).name()
+                except psutil.Error:
+                    name = "?"
+                return f"{name} (pid {conn.pid})"
+    except Exception:  # permissions (macOS needs root), or psutil cannot tell
+        return None
+    return None

@@ -1,0 +1,304 @@
+"""One settings loader: `.env` (python-dotenv), overridden by the environment, overridden by flags.
+
+Every variable is declared once in `VARIABLES` with its default, parser and meaning. `load()`
+validates all of them at once and raises `ConfigError` naming the first bad variable, where its
+value came from and what is expected (exit code 2, one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+BACKENDS = ("auto", "docker", "native")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ValueError("a port number from 1 to 65535") from None
+    if not 1 <= value <= 65535:
+        raise ValueError("a port number from 1 to 65535")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError("true or false")
+
+
+def _backend(raw: str) -> str:
+    low = raw.strip().lower()
+    if low not in BACKENDS:
+        raise ValueError(" or ".join(BACKENDS))
+    return low
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+def _opt_str(raw: str) -> str | None:
+    return raw or None
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("a positive number of seconds") from None
+    if value <= 0:
+        raise ValueError("a positive number of seconds")
+    return value
+
+
+def _host(raw: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("a host name or IP address")
+    return value
+
+
+def _url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _topic(raw: str) -> str:
+    value = raw.strip()
+    if not value or "+" in value or "#" in value:
+        raise ValueError("an MQTT topic without wildcards")
+    return value
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.replace(";", ",").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    attr: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+
+# The single source of truth: the README's configuration table and `.env.example` follow it.
+VARIABLES: tuple[Variable, ...] = (
+    Variable("BROKER_BACKEND", "backend", "auto", _backend,
+             "How the broker runs: docker, native (a mosquitto binary), or auto "
+             "(the running one, else Docker when an engine answers, else native)."),
+    Variable("MQTT_BROKER_HOST", "mqtt_host", "localhost", _host,
+             "Host clients connect to (the probe, monitor, control, the pipeline)."),
+    Variable("MQTT_BROKER_PORT", "mqtt_port", "1883", _port,
+             "MQTT port of the broker (TLS when MQTT_USE_TLS is true)."),
+    Variable("MQTT_WS_PORT", "ws_port", "9001", _port, "MQTT over WebSockets port."),
+    Variable("MQTT_USERNAME", "username", "", _opt_str, "User name clients log in with."),
+    Variable("MQTT_PASSWORD", "password", "", _opt_str, "Password clients log in with.",
+             secret=True),
+    Variable("MQTT_ALLOW_ANONYMOUS", "allow_anonymous", "true", _bool,
+             "false: the broker requires a user from MOSQUITTO_PASSWD_FILE."),
+    Variable("MQTT_USE_TLS", "use_tls", "false", _bool,
+             "true: the MQTT listener speaks TLS with the certificates in MQTT_TLS_DIR."),
+    Variable("MQTT_TLS_DIR", "tls_dir", "secrets/tls", _str,
+             "Folder of ca.crt, server.crt/.key and client certificates (git-ignored)."),
+    Variable("MQTT_TLS_REQUIRE_CLIENT_CERT", "tls_require_client_cert", "false", _bool,
+             "true: the broker requires a client certificate signed by the CA."),
+    Variable("MQTT_TLS_CLIENT_NAME", "tls_client_name", "client", _str,
+             "Client certificate (NAME.crt/NAME.key in MQTT_TLS_DIR) our tools present."),
+    Variable("MOSQUITTO_PASSWD_FILE", "passwd_file", "secrets/passwd", _str,
+             "Mosquitto password file (git-ignored)."),
+    Variable("MQTT_CONNECT_TIMEOUT", "connect_timeout", "3", _positive_float,
+             "Seconds a client waits for the broker's CONNACK."),
+    Variable("MOSQUITTO_BIN", "mosquitto_bin", "", _opt_str,
+             "Path of the mosquitto binary for the native backend (default: found on PATH)."),
+    Variable("ADELINE_STATE_DIR", "state_dir", ".state", _str,
+             "Runtime state of the native broker: config, pid, data, log (git-ignored)."),
+    Variable("MOSQUITTO_IMAGE", "mosquitto_image", "eclipse-mosquitto:2.0", _str,
+             "Image of the Docker backend's broker."),
+    Variable("COMPOSE_PROJECT_NAME", "compose_project", "", _opt_str,
+             "Compose project name (default: stable per checkout)."),
+    Variable("GO2RTC_ENABLED", "go2rtc_enabled", "false", _bool,
+             "true: services.up also starts go2rtc (Docker backend)."),
+    Variable("GO2RTC_API_URL", "go2rtc_api_url", "http://localhost:1984", _url,
+             "go2rtc's HTTP API, shown by services.status and doctor."),
+    Variable("RTSP_SOURCE_USERNAME", "rtsp_username", "", _opt_str,
+             "Camera user for go2rtc's RTSP source."),
+    Variable("RTSP_SOURCE_PASSWORD", "rtsp_password", "", _opt_str,
+             "Camera password for go2rtc's RTSP source.", secret=True),
+    Variable("TOPIC_COMMANDS", "topic_commands", "inference/control/commands", _topic,
+             "Topic the pipeline takes commands on."),
+    Variable("TOPIC_STATUS", "topic_status", "inference/control/status", _topic,
+             "Topic of the pipeline's retained status."),
+    Variable("TOPIC_DETECTIONS", "topic_detections", "inference/data/detections", _topic,
+             "Topic of the pipeline's detections."),
+    Variable("TOPIC_METRICS", "topic_metrics", "inference/data/metrics", _topic,
+             "Topic of the pipeline's metrics."),
+    Variable("PIPELINE_MODULE", "pipeline_module", "adeline", _str,
+             "Module pipeline.run starts with `python -m`."),
+    Variable("PIPELINE_DISABLED_MODELS", "pipeline_disabled_models",
+             "PALIGEMMA,FLORENCE2,OWLV2,CORE_MODEL_SAM,CORE_MODEL_SAM2,CORE_MODEL_CLIP,"
+             "CORE_MODEL_GAZE,SMOLVLM2,DEPTH_ESTIMATION,MOONDREAM2,CORE_MODEL_TROCR,"
+             "CORE_MODEL_GROUNDINGDINO,CORE_MODEL_YOLO_WORLD,CORE_MODEL_PE",
+             _names,
+             "Models pipeline.run disables: each NAME becomes NAME_ENABLED=False."),
+)
+BY_NAME = {v.name: v for v in VARIABLES}
+_PATH_ATTRS = ("tls_dir", "passwd_file", "state_dir")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. Paths are absolute (relative ones are taken from the project root)."""
+
+    root: Path
+    env_file: Path
+    backend: str
+    mqtt_host: str
+    mqtt_port: int
+    ws_port: int
+    username: str | None
+    password: str | None = field(repr=False)
+    allow_anonymous: bool
+    use_tls: bool
+    tls_dir: Path
+    tls_require_client_cert: bool
+    tls_client_name: str
+    passwd_file: Path
+    connect_timeout: float
+    mosquitto_bin: str | None
+    state_dir: Path
+    mosquitto_image: str
+    compose_project: str | None
+    go2rtc_enabled: bool
+    go2rtc_api_url: str
+    rtsp_username: str | None
+    rtsp_password: str | None = field(repr=False)
+    topic_commands: str
+    topic_status: str
+    topic_detections: str
+    topic_metrics: str
+    pipeline_module: str
+    pipeline_disabled_models: tuple[str, ...]
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def endpoint(self) -> str:
+        scheme = "mqtts" if self.use_tls else "mqtt"
+        return f"{scheme}://{self.mqtt_host}:{self.mqtt_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.crt"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.tls_dir / f"{self.tls_client_name}.crt"
+
+    @property
+    def client_key(self) -> Path:
+        return self.tls_dir / f"{self.tls_client_name}.key"
+
+    @property
+    def checkout_id(self) -> str:
+        """A short id stable for this checkout (folder), e.g. for Compose project names."""
+        return hashlib.sha256(str(self.root).encode("utf-8")).hexdigest()[:8]
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values  # imported here: tasks that never load settings skip it
+
+    try:
+        values = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def env_file_for(root: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """The `.env` the loader reads: `ADELINE_ENV_FILE`, else `<root>/.env`."""
+    env = os.environ if environ is None else environ
+    named = env.get("ADELINE_ENV_FILE")
+    return Path(named).expanduser().resolve() if named else root / ".env"
+
+
+def load(
+    root: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load and validate settings.
+
+    `overrides` maps variable names to task-flag values; `None` values mean "flag not given".
+    """
+    root_path = Path(root if root is not None else os.getcwd()).resolve()
+    env = os.environ if environ is None else environ
+    env_file = env_file_for(root_path, env)
+    from_file = _read_env_file(env_file)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(flags) - set(BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}")  # a programming error, not the user's
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for var in VARIABLES:
+        if var.name in flags:
+            raw, source = flags[var.name], "a task option"
+            if isinstance(raw, bool):
+                raw = "true" if raw else "false"
+            raw = str(raw)
+        elif var.name in env:
+            raw, source = env[var.name], "the environment"
+        elif var.name in from_file:
+            raw, source = from_file[var.name], _display(env_file, root_path)
+        else:
+            raw, source = var.default, "the default"
+        try:
+            values[var.attr] = var.parse(raw)
+        except ValueError as exc:
+            shown = "<hidden>" if var.secret else repr(raw)
+            raise ConfigError(
+                f"{var.name}={shown} (from {source}) is not valid: expected {exc}"
+            ) from None
+        sources[var.name] = source
+
+    for attr in _PATH_ATTRS:
+        path = Path(values[attr]).expanduser()
+        values[attr] = path if path.is_absolute() else root_path / path
+    if values["ws_port"] == values["mqtt_port"]:
+        raise ConfigError(
+            f"MQTT_WS_PORT and MQTT_BROKER_PORT are both {values['mqtt_port']}: "
+            "give the WebSockets listener its own port"
+        )
+    if bool(values["username"]) != bool(values["password"]):
+        missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
+        raise ConfigError(f"{missing} is empty but the other credential is set: set both or neither")
+    return Settings(root=root_path, env_file=env_file, sources=sources, **values)
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,61 @@
+"""Helpers shared by the test suites: free ports, isolated settings, running `inv`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Variables that would leak a developer's configuration into a test.
+_SCRUB = ("BROKER_BACKEND", "ADELINE_ENV_FILE", "ADELINE_STATE_DIR")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (never 1883: the OS picks from its ephemeral range)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(tmp: Path, **values: str) -> dict[str, str]:
+    """An environment isolated from the developer's .env, with its own state and free ports."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith(("MQTT_", "MOSQUITTO_", "TOPIC_", "GO2RTC_")) or k in _SCRUB)
+    }
+    env_file = tmp / "test.env"
+    if not env_file.exists():
+        env_file.write_text("", encoding="utf-8")
+    env.update(
+        ADELINE_ENV_FILE=str(env_file),
+        ADELINE_STATE_DIR=str(tmp / "state"),
+        BROKER_BACKEND="native",
+        MQTT_BROKER_HOST="127.0.0.1",
+        MQTT_BROKER_PORT=str(free_port()),
+        MQTT_WS_PORT=str(free_port()),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(values)
+    return env
+
+
+def inv(
+    *args: str, env: Mapping[str, str], timeout: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `inv ARGS` from the project root, as a user would, and capture what it prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
