@@ -67,7 +67,9 @@ BACKEND_HELP = "auto, docker or native (overrides BROKER_BACKEND)"
     iterable=["with_"],
 )
 @friendly
-def up(c: Context, timeout: float = 15.0, with_: list[str] | None = None, backend: str | None = None) -> None:
+def up(
+    c: Context, timeout: float = 15.0, with_: list[str] | None = None, backend: str | None = None
+) -> None:
     """Start the MQTT broker and wait until it answers (no-op when it already runs)."""
     from adeline_infra import console, services
 
@@ -76,7 +78,9 @@ def up(c: Context, timeout: float = 15.0, with_: list[str] | None = None, backen
     with console.spinner(f"Starting the MQTT broker, waiting for CONNACK at {s.endpoint} ..."):
         result = services.up(s, timeout=timeout, extras=extras)
     verb = "already running" if result.already_running else "ready"
-    console.out(f"MQTT broker {verb} at {s.endpoint} ({result.backend}, {result.ready_after:.2f} s)")
+    console.out(
+        f"MQTT broker {verb} at {s.endpoint} ({result.backend}, {result.ready_after:.2f} s)"
+    )
 
 
 @task(help={"backend": BACKEND_HELP})

@@ -31,3 +31,23 @@ def native_broker(env: dict[str, str]) -> Iterator[Settings]:
         yield s
     finally:
         services.down(s)
+
+
+@pytest.fixture
+def shared_broker(tmp_path: Path) -> Iterator[Settings]:
+    """The broker the `integration` nox session started (ADELINE_TEST_BROKER=host:port), reused
+    as it is; without one, a broker of our own. For tests that leave no retained state behind."""
+    import os
+
+    shared = os.environ.get("ADELINE_TEST_BROKER")
+    if not shared:
+        env = base_env(tmp_path)
+        s = settings_from(env)
+        services.up(s, timeout=15)
+        try:
+            yield s
+        finally:
+            services.down(s)
+        return
+    host, _, port = shared.rpartition(":")
+    yield settings_from(base_env(tmp_path, MQTT_BROKER_HOST=host, MQTT_BROKER_PORT=port))

@@ -43,12 +43,13 @@ def table(
     rows: Sequence[Sequence[Any]],
     *,
     styles: Sequence[str | None] | None = None,
+    show_header: bool = True,
 ) -> None:
-    """A table on stdout (plain, aligned text when stdout is not a terminal)."""
+    """A table on stdout (rich draws it; without a terminal it still aligns plain text)."""
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=title, show_header=True, header_style="bold", title_justify="left")
+    t = Table(title=title, show_header=show_header, header_style="bold", title_justify="left")
     for i, name in enumerate(columns):
         t.add_column(name, style=(styles[i] if styles else None), overflow="fold")
     for row in rows:
@@ -57,7 +58,7 @@ def table(
 
 
 def key_values(title: str | None, pairs: Sequence[tuple[str, Any]]) -> None:
-    table(title, ("", ""), pairs, styles=("bold", None))
+    table(title, ("", ""), pairs, styles=("bold", None), show_header=False)
 
 
 def confirm(question: str) -> bool:

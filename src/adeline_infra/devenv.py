@@ -38,7 +38,5 @@ def connection_help(settings: Settings) -> list[str]:
         "  inv --list             every task",
     ]
     if shutil.which("mosquitto_sub"):
-        lines.append(
-            f"  mosquitto_sub -h {settings.mqtt_host} -p {settings.mqtt_port} -t '#' -v"
-        )
+        lines.append(f"  mosquitto_sub -h {settings.mqtt_host} -p {settings.mqtt_port} -t '#' -v")
     return lines

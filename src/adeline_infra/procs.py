@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import InfraError
 
@@ -41,7 +44,9 @@ def run(
     except FileNotFoundError:
         raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
     except subprocess.TimeoutExpired:
-        raise InfraError(f"`{' '.join(argv[:3])} ...` did not finish within {timeout:g} s") from None
+        raise InfraError(
+            f"`{' '.join(argv[:3])} ...` did not finish within {timeout:g} s"
+        ) from None
     if check and result.returncode != 0:
         detail = last_line(result.stderr or result.stdout or "")
         raise InfraError(
@@ -77,7 +82,7 @@ def spawn_detached(
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         try:
-            return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            return subprocess.Popen(  # type: ignore[call-overload]
                 argv,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
@@ -142,3 +147,38 @@ def port_owner(port: int) -> str | None:
     except Exception:  # permissions (macOS needs root), or psutil cannot tell
         return None
     return None
+
+
+def wait_gone(proc: Any, timeout: float) -> bool:
+    """Wait until a process (psutil.Process) has exited; True if it did within `timeout`.
+
+    Not `psutil.Process.wait`: for a process that is not our child it polls slowly (over a second
+    here). On Linux a pidfd wakes us the moment the process exits; elsewhere we poll its state.
+    """
+    import psutil
+
+    def gone() -> bool:
+        try:
+            return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return True
+
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is not None:
+        try:
+            fd = pidfd_open(proc.pid)
+        except OSError:
+            return gone()
+        try:
+            readable, _, _ = select.select([fd], [], [], timeout)
+            return bool(readable) or gone()
+        finally:
+            os.close(fd)
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while not gone():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True

@@ -102,63 +102,183 @@ class Variable:
 
 # The single source of truth: the README's configuration table and `.env.example` follow it.
 VARIABLES: tuple[Variable, ...] = (
-    Variable("BROKER_BACKEND", "backend", "auto", _backend,
-             "How the broker runs: docker, native (a mosquitto binary), or auto "
-             "(the running one, else Docker when an engine answers, else native)."),
-    Variable("MQTT_BROKER_HOST", "mqtt_host", "localhost", _host,
-             "Host clients connect to (the probe, monitor, control, the pipeline)."),
-    Variable("MQTT_BROKER_PORT", "mqtt_port", "1883", _port,
-             "MQTT port of the broker (TLS when MQTT_USE_TLS is true)."),
+    Variable(
+        "BROKER_BACKEND",
+        "backend",
+        "auto",
+        _backend,
+        "How the broker runs: docker, native (a mosquitto binary), or auto "
+        "(the running one, else Docker when an engine answers, else native).",
+    ),
+    Variable(
+        "MQTT_BROKER_HOST",
+        "mqtt_host",
+        "localhost",
+        _host,
+        "Host clients connect to (the probe, monitor, control, the pipeline).",
+    ),
+    Variable(
+        "MQTT_BROKER_PORT",
+        "mqtt_port",
+        "1883",
+        _port,
+        "MQTT port of the broker (TLS when MQTT_USE_TLS is true).",
+    ),
     Variable("MQTT_WS_PORT", "ws_port", "9001", _port, "MQTT over WebSockets port."),
     Variable("MQTT_USERNAME", "username", "", _opt_str, "User name clients log in with."),
-    Variable("MQTT_PASSWORD", "password", "", _opt_str, "Password clients log in with.",
-             secret=True),
-    Variable("MQTT_ALLOW_ANONYMOUS", "allow_anonymous", "true", _bool,
-             "false: the broker requires a user from MOSQUITTO_PASSWD_FILE."),
-    Variable("MQTT_USE_TLS", "use_tls", "false", _bool,
-             "true: the MQTT listener speaks TLS with the certificates in MQTT_TLS_DIR."),
-    Variable("MQTT_TLS_DIR", "tls_dir", "secrets/tls", _str,
-             "Folder of ca.crt, server.crt/.key and client certificates (git-ignored)."),
-    Variable("MQTT_TLS_REQUIRE_CLIENT_CERT", "tls_require_client_cert", "false", _bool,
-             "true: the broker requires a client certificate signed by the CA."),
-    Variable("MQTT_TLS_CLIENT_NAME", "tls_client_name", "client", _str,
-             "Client certificate (NAME.crt/NAME.key in MQTT_TLS_DIR) our tools present."),
-    Variable("MOSQUITTO_PASSWD_FILE", "passwd_file", "secrets/passwd", _str,
-             "Mosquitto password file (git-ignored)."),
-    Variable("MQTT_CONNECT_TIMEOUT", "connect_timeout", "3", _positive_float,
-             "Seconds a client waits for the broker's CONNACK."),
-    Variable("MOSQUITTO_BIN", "mosquitto_bin", "", _opt_str,
-             "Path of the mosquitto binary for the native backend (default: found on PATH)."),
-    Variable("ADELINE_STATE_DIR", "state_dir", ".state", _str,
-             "Runtime state of the native broker: config, pid, data, log (git-ignored)."),
-    Variable("MOSQUITTO_IMAGE", "mosquitto_image", "eclipse-mosquitto:2.0", _str,
-             "Image of the Docker backend's broker."),
-    Variable("COMPOSE_PROJECT_NAME", "compose_project", "", _opt_str,
-             "Compose project name (default: stable per checkout)."),
-    Variable("GO2RTC_ENABLED", "go2rtc_enabled", "false", _bool,
-             "true: services.up also starts go2rtc (Docker backend)."),
-    Variable("GO2RTC_API_URL", "go2rtc_api_url", "http://localhost:1984", _url,
-             "go2rtc's HTTP API, shown by services.status and doctor."),
-    Variable("RTSP_SOURCE_USERNAME", "rtsp_username", "", _opt_str,
-             "Camera user for go2rtc's RTSP source."),
-    Variable("RTSP_SOURCE_PASSWORD", "rtsp_password", "", _opt_str,
-             "Camera password for go2rtc's RTSP source.", secret=True),
-    Variable("TOPIC_COMMANDS", "topic_commands", "inference/control/commands", _topic,
-             "Topic the pipeline takes commands on."),
-    Variable("TOPIC_STATUS", "topic_status", "inference/control/status", _topic,
-             "Topic of the pipeline's retained status."),
-    Variable("TOPIC_DETECTIONS", "topic_detections", "inference/data/detections", _topic,
-             "Topic of the pipeline's detections."),
-    Variable("TOPIC_METRICS", "topic_metrics", "inference/data/metrics", _topic,
-             "Topic of the pipeline's metrics."),
-    Variable("PIPELINE_MODULE", "pipeline_module", "adeline", _str,
-             "Module pipeline.run starts with `python -m`."),
-    Variable("PIPELINE_DISABLED_MODELS", "pipeline_disabled_models",
-             "PALIGEMMA,FLORENCE2,OWLV2,CORE_MODEL_SAM,CORE_MODEL_SAM2,CORE_MODEL_CLIP,"
-             "CORE_MODEL_GAZE,SMOLVLM2,DEPTH_ESTIMATION,MOONDREAM2,CORE_MODEL_TROCR,"
-             "CORE_MODEL_GROUNDINGDINO,CORE_MODEL_YOLO_WORLD,CORE_MODEL_PE",
-             _names,
-             "Models pipeline.run disables: each NAME becomes NAME_ENABLED=False."),
+    Variable(
+        "MQTT_PASSWORD", "password", "", _opt_str, "Password clients log in with.", secret=True
+    ),
+    Variable(
+        "MQTT_ALLOW_ANONYMOUS",
+        "allow_anonymous",
+        "true",
+        _bool,
+        "false: the broker requires a user from MOSQUITTO_PASSWD_FILE.",
+    ),
+    Variable(
+        "MQTT_USE_TLS",
+        "use_tls",
+        "false",
+        _bool,
+        "true: the MQTT listener speaks TLS with the certificates in MQTT_TLS_DIR.",
+    ),
+    Variable(
+        "MQTT_TLS_DIR",
+        "tls_dir",
+        "secrets/tls",
+        _str,
+        "Folder of ca.crt, server.crt/.key and client certificates (git-ignored).",
+    ),
+    Variable(
+        "MQTT_TLS_REQUIRE_CLIENT_CERT",
+        "tls_require_client_cert",
+        "false",
+        _bool,
+        "true: the broker requires a client certificate signed by the CA.",
+    ),
+    Variable(
+        "MQTT_TLS_CLIENT_NAME",
+        "tls_client_name",
+        "client",
+        _str,
+        "Client certificate (NAME.crt/NAME.key in MQTT_TLS_DIR) our tools present.",
+    ),
+    Variable(
+        "MOSQUITTO_PASSWD_FILE",
+        "passwd_file",
+        "secrets/passwd",
+        _str,
+        "Mosquitto password file (git-ignored).",
+    ),
+    Variable(
+        "MQTT_CONNECT_TIMEOUT",
+        "connect_timeout",
+        "3",
+        _positive_float,
+        "Seconds a client waits for the broker's CONNACK.",
+    ),
+    Variable(
+        "MOSQUITTO_BIN",
+        "mosquitto_bin",
+        "",
+        _opt_str,
+        "Path of the mosquitto binary for the native backend (default: found on PATH).",
+    ),
+    Variable(
+        "ADELINE_STATE_DIR",
+        "state_dir",
+        ".state",
+        _str,
+        "Runtime state of the native broker: config, pid, data, log (git-ignored).",
+    ),
+    Variable(
+        "MOSQUITTO_IMAGE",
+        "mosquitto_image",
+        "eclipse-mosquitto:2.0",
+        _str,
+        "Image of the Docker backend's broker.",
+    ),
+    Variable(
+        "COMPOSE_PROJECT_NAME",
+        "compose_project",
+        "",
+        _opt_str,
+        "Compose project name (default: stable per checkout).",
+    ),
+    Variable(
+        "GO2RTC_ENABLED",
+        "go2rtc_enabled",
+        "false",
+        _bool,
+        "true: services.up also starts go2rtc (Docker backend).",
+    ),
+    Variable(
+        "GO2RTC_API_URL",
+        "go2rtc_api_url",
+        "http://localhost:1984",
+        _url,
+        "go2rtc's HTTP API, shown by services.status and doctor.",
+    ),
+    Variable(
+        "RTSP_SOURCE_USERNAME",
+        "rtsp_username",
+        "",
+        _opt_str,
+        "Camera user for go2rtc's RTSP source.",
+    ),
+    Variable(
+        "RTSP_SOURCE_PASSWORD",
+        "rtsp_password",
+        "",
+        _opt_str,
+        "Camera password for go2rtc's RTSP source.",
+        secret=True,
+    ),
+    Variable(
+        "TOPIC_COMMANDS",
+        "topic_commands",
+        "inference/control/commands",
+        _topic,
+        "Topic the pipeline takes commands on.",
+    ),
+    Variable(
+        "TOPIC_STATUS",
+        "topic_status",
+        "inference/control/status",
+        _topic,
+        "Topic of the pipeline's retained status.",
+    ),
+    Variable(
+        "TOPIC_DETECTIONS",
+        "topic_detections",
+        "inference/data/detections",
+        _topic,
+        "Topic of the pipeline's detections.",
+    ),
+    Variable(
+        "TOPIC_METRICS",
+        "topic_metrics",
+        "inference/data/metrics",
+        _topic,
+        "Topic of the pipeline's metrics.",
+    ),
+    Variable(
+        "PIPELINE_MODULE",
+        "pipeline_module",
+        "adeline",
+        _str,
+        "Module pipeline.run starts with `python -m`.",
+    ),
+    Variable(
+        "PIPELINE_DISABLED_MODELS",
+        "pipeline_disabled_models",
+        "PALIGEMMA,FLORENCE2,OWLV2,CORE_MODEL_SAM,CORE_MODEL_SAM2,CORE_MODEL_CLIP,"
+        "CORE_MODEL_GAZE,SMOLVLM2,DEPTH_ESTIMATION,MOONDREAM2,CORE_MODEL_TROCR,"
+        "CORE_MODEL_GROUNDINGDINO,CORE_MODEL_YOLO_WORLD,CORE_MODEL_PE",
+        _names,
+        "Models pipeline.run disables: each NAME becomes NAME_ENABLED=False.",
+    ),
 )
 BY_NAME = {v.name: v for v in VARIABLES}
 _PATH_ATTRS = ("tls_dir", "passwd_file", "state_dir")
@@ -293,7 +413,9 @@ def load(
         )
     if bool(values["username"]) != bool(values["password"]):
         missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
-        raise ConfigError(f"{missing} is empty but the other credential is set: set both or neither")
+        raise ConfigError(
+            f"{missing} is empty but the other credential is set: set both or neither"
+        )
     return Settings(root=root_path, env_file=env_file, sources=sources, **values)
 
 

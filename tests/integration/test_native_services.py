@@ -38,3 +38,16 @@ def test_status_exit_codes_and_json(env: dict[str, str]) -> None:
         assert data["version"].startswith("2.")
     finally:
         inv("services.down", env=env)
+
+
+def test_probe_and_sys_snapshot_on_a_running_broker(shared_broker) -> None:  # type: ignore[no-untyped-def]
+    result = mqtt.probe(shared_broker, timeout=2)
+    assert result.ok, result.reason
+    sys_tree = mqtt.retained(shared_broker, ["$SYS/broker/version"])
+    assert sys_tree["$SYS/broker/version"].startswith(b"mosquitto version 2.")
+
+
+def test_probe_says_refused_when_nothing_listens(env: dict[str, str]) -> None:
+    result = mqtt.probe(settings_from(env), timeout=2)
+    assert not result.ok
+    assert "inv services.up" in result.reason

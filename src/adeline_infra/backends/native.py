@@ -10,6 +10,7 @@ broker whose pid was reused by another program is seen as stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -39,7 +40,10 @@ def install_hint() -> str:
     if sys.platform == "darwin":
         return "install it with `brew install mosquitto`"
     if os.name == "nt":
-        return "install it with `winget install EclipseFoundation.Mosquitto` (or `choco install mosquitto`)"
+        return (
+            "install it with `winget install EclipseFoundation.Mosquitto` "
+            "(or `choco install mosquitto`)"
+        )
     return (
         "install it with `sudo apt install mosquitto` (Debian/Ubuntu) or "
         "`sudo dnf install mosquitto` (Fedora), or set MOSQUITTO_BIN"
@@ -169,7 +173,9 @@ class NativeBackend(Backend):
         text = self._render()
         write_atomic(self.conf, text)
         with open(self.log, "a", encoding="utf-8") as log:
-            log.write(f"--- adeline-infra: starting {binary} ({time.strftime('%Y-%m-%dT%H:%M:%S')})\n")
+            log.write(
+                f"--- adeline-infra: starting {binary} ({time.strftime('%Y-%m-%dT%H:%M:%S')})\n"
+            )
         proc = procs.spawn_detached([binary, "-c", str(self.conf)], log=self.log, cwd=self.dir)
         import psutil
 
@@ -198,13 +204,10 @@ class NativeBackend(Backend):
         import psutil
 
         procs.terminate(proc.pid)  # SIGTERM: mosquitto saves its persistence file and exits
-        try:
-            proc.wait(timeout=10)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        except psutil.Error:
-            pass
+        if not procs.wait_gone(proc, timeout=10):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+            procs.wait_gone(proc, timeout=5)
         self.record.unlink(missing_ok=True)
         return True
 
@@ -267,4 +270,3 @@ def _sha(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-

@@ -1,0 +1,79 @@
+"""Test, lint and type-check adeline-infra. `nox` runs the default set; `nox -l` lists all.
+
+Sessions install the project with the extras of pyproject.toml, so dependencies live in one place.
+Python versions for the unit tests come from PYTHONS; expose them with pyenv, e.g.
+`PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0 nox`.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tests(
+    session: nox.Session, default_args: list[str], env: dict[str, str] | None = None
+) -> None:
+    """One place that runs pytest: unit and integration sessions differ only in arguments.
+
+    Exit code 5 ("no tests collected") fails the session: a test run that ran nothing is red.
+    """
+    session.run("pytest", *(session.posargs or default_args), env=env or {})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting with ruff."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the library, tasks.py, noxfile.py and scripts with mypy."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Unit tests (no broker needed) on every supported Python."""
+    session.install("-e", ".[test]")
+    _tests(session, ["tests/unit", "-q"])
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Integration tests against a real mosquitto that this session starts (native backend)."""
+    state = Path(session.create_tmp()) / "broker-state"
+    env = {
+        "BROKER_BACKEND": "native",
+        "ADELINE_STATE_DIR": str(state),
+        "ADELINE_ENV_FILE": str(state.parent / "none.env"),  # never the developer's .env
+        "MQTT_BROKER_HOST": "127.0.0.1",
+        "MQTT_BROKER_PORT": str(_free_port()),
+        "MQTT_WS_PORT": str(_free_port()),
+    }
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "invoke", "services.up", env=env)
+    try:
+        shared = {"ADELINE_TEST_BROKER": f"{env['MQTT_BROKER_HOST']}:{env['MQTT_BROKER_PORT']}"}
+        _tests(session, ["tests/integration", "-m", "integration and not docker", "-q"], shared)
+    finally:
+        session.run("python", "-m", "invoke", "services.down", env=env)

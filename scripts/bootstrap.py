@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Set up a fresh clone in one command: `python scripts/bootstrap.py`.
+
+Standard library only (it runs before anything is installed) and idempotent (run it again any
+time): creates `.venv`, installs the project with its dev tools into it, creates `.env` from
+`.env.example` when missing, then runs `inv dev` inside the venv (broker up, how to connect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".adeline-bootstrap"
+MIN_PYTHON = (3, 10)
+
+
+def say(message: str) -> None:
+    print(f"bootstrap: {message}", flush=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    print(f"bootstrap: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def run(args: list[str], what: str) -> None:
+    try:
+        result = subprocess.run(args, cwd=ROOT)
+    except OSError as exc:
+        fail(f"{what} could not start: {exc}")
+    if result.returncode != 0:
+        fail(f"{what} failed (exit code {result.returncode}); the lines above say why")
+
+
+def ensure_venv() -> None:
+    if venv_python().exists():
+        say(f"virtual environment {VENV.name} exists")
+        return
+    say(f"creating the virtual environment {VENV.name} with Python {sys.version.split()[0]}")
+    try:
+        venv.EnvBuilder(with_pip=True, upgrade_deps=False).create(VENV)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        shutil.rmtree(VENV, ignore_errors=True)
+        hint = " (on Debian/Ubuntu: sudo apt install python3-venv)" if os.name != "nt" else ""
+        fail(f"could not create {VENV}: {exc}{hint}")
+
+
+def install(force: bool) -> None:
+    fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not force and STAMP.exists() and STAMP.read_text(encoding="utf-8").strip() == fingerprint:
+        say("project and dev tools already installed (pyproject.toml unchanged)")
+        return
+    say("installing the project and its dev tools (pip install -e .[dev])")
+    py = str(venv_python())
+    run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], "upgrading pip")
+    run([py, "-m", "pip", "install", "--quiet", "-e", ".[dev]"], "installing the project")
+    STAMP.write_text(fingerprint + "\n", encoding="utf-8")
+
+
+def ensure_env_file() -> None:
+    # The package's own helper: it needs only the standard library, so it works before install.
+    sys.path.insert(0, str(ROOT / "src"))
+    from adeline_infra.devenv import ensure_env_file as create
+
+    if create(ROOT):
+        say("created .env from .env.example (mode 0600: it will hold credentials)")
+    else:
+        say(".env exists (kept as it is)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser.add_argument(
+        "--no-broker", action="store_true", help="set up only; do not start the broker (inv dev)"
+    )
+    parser.add_argument(
+        "--reinstall", action="store_true", help="reinstall the project even if nothing changed"
+    )
+    args = parser.parse_args(argv)
+    if sys.version_info < MIN_PYTHON:
+        fail(
+            f"Python {'.'.join(map(str, MIN_PYTHON))} or newer is needed, this is "
+            f"{sys.version.split()[0]}: run bootstrap with a newer python",
+            code=2,
+        )
+    ensure_venv()
+    install(args.reinstall)
+    ensure_env_file()
+    bin_dir = venv_python().parent
+    if not args.no_broker:
+        say("starting the broker: inv dev")
+        run([str(venv_python()), "-m", "invoke", "dev"], "inv dev")
+    activate = (
+        rf"{VENV.name}\Scripts\activate" if os.name == "nt" else f"source {VENV.name}/bin/activate"
+    )
+    say(f"done. Activate the venv with `{activate}`, then `inv --list`; run the tests with `nox`")
+    say(f"(or without activating: {bin_dir.relative_to(ROOT) / 'nox'})")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bootstrap: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,176 @@
+"""The native broker's lifecycle, as a user drives it with `inv`: idempotence, crashes, data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from adeline_infra import mqtt
+
+from ..conftest import settings_from
+from ..helpers import ROOT, inv
+
+pytestmark = pytest.mark.integration
+
+
+def _pid(env: dict[str, str]) -> int:
+    status = json.loads(inv("services.status", "--json", env=env).stdout)
+    return int(status["detail"]["pid"])
+
+
+def _mosquittos_for(env: dict[str, str]) -> list[psutil.Process]:
+    conf = str(Path(env["ADELINE_STATE_DIR"]) / "native" / "mosquitto.conf")
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline", "status"]):
+        cmd = proc.info["cmdline"] or []
+        if conf in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture
+def started(env: dict[str, str]):
+    result = inv("services.up", env=env)
+    assert result.returncode == 0, result.stderr
+    yield env
+    inv("services.down", env=env)
+
+
+def test_up_twice_is_one_broker(started: dict[str, str]) -> None:
+    first = _pid(started)
+    again = inv("services.up", env=started)
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    assert _pid(started) == first
+    assert [p.pid for p in _mosquittos_for(started)] == [first]
+
+
+def test_retained_message_survives_down_up(started: dict[str, str]) -> None:
+    s = settings_from(started)
+    with mqtt.session(s, "test-pub") as client:
+        info = client.publish("adeline/test/retained", b"kept", qos=1, retain=True)
+        info.wait_for_publish(timeout=5)
+        assert info.is_published()
+    assert inv("services.down", env=started).returncode == 0
+    assert inv("services.status", env=started).returncode == 3
+    assert inv("services.up", env=started).returncode == 0
+    assert mqtt.retained(s, ["adeline/test/#"]) == {"adeline/test/retained": b"kept"}
+
+
+def test_kill_9_is_seen_as_stopped_and_up_recovers(started: dict[str, str]) -> None:
+    pid = _pid(started)
+    proc = psutil.Process(pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    status = inv("services.status", "--json", env=started)
+    assert status.returncode == 3, status.stdout
+    assert json.loads(status.stdout)["running"] is False
+    again = inv("services.up", env=started)
+    assert again.returncode == 0, again.stderr
+    assert "ready" in again.stdout
+    assert mqtt.probe(settings_from(started)).ok
+
+
+def test_reused_pid_is_not_mistaken_for_the_broker(started: dict[str, str]) -> None:
+    """broker.json pointing at a live process that is not our broker: stopped, not running."""
+    record_path = Path(started["ADELINE_STATE_DIR"]) / "native" / "broker.json"
+    inv("services.down", env=started)
+    record = {"pid": os.getpid(), "create_time": 1.0, "port": 1, "ws_port": 2}
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+    status = inv("services.status", "--json", env=started)
+    assert status.returncode == 3
+    assert inv("services.down", env=started).returncode == 0  # and it does not kill us
+
+
+def test_busy_port_gives_one_clear_line(env: dict[str, str]) -> None:
+    port = int(env["MQTT_BROKER_PORT"])
+    with socket.socket() as squatter:
+        squatter.bind(("", port))
+        squatter.listen()
+        result = inv("services.up", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"port {port} is already in use" in lines[0]
+    assert "MQTT_BROKER_PORT" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert inv("services.status", env=env).returncode == 3
+
+
+@pytest.mark.parametrize(
+    ("line", "variable"),
+    [
+        ("MQTT_BROKER_PORT=abc", "MQTT_BROKER_PORT"),
+        ("MQTT_BROKER_PORT=70000", "MQTT_BROKER_PORT"),
+        ("MQTT_WS_PORT=-1", "MQTT_WS_PORT"),
+        ("BROKER_BACKEND=foo", "BROKER_BACKEND"),
+        ("MQTT_USE_TLS=maybe", "MQTT_USE_TLS"),
+        ("MQTT_ALLOW_ANONYMOUS=perhaps", "MQTT_ALLOW_ANONYMOUS"),
+    ],
+)
+def test_bad_env_file_value_exits_2_naming_the_variable(
+    env: dict[str, str], line: str, variable: str
+) -> None:
+    Path(env["ADELINE_ENV_FILE"]).write_text(line + "\n", encoding="utf-8")
+    env = {k: v for k, v in env.items() if k != variable}  # let the .env file speak
+    for task in ("services.up", "services.status"):
+        result = inv(task, env=env)
+        assert result.returncode == 2, (task, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and variable in lines[0], result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_clean_without_yes_deletes_nothing(started: dict[str, str]) -> None:
+    s = settings_from(started)
+    with mqtt.session(s, "test-pub") as client:
+        client.publish("adeline/test/keep", b"1", qos=1, retain=True).wait_for_publish(5)
+    refused = inv("services.clean", env=started)  # no terminal: cannot ask, so it refuses
+    assert refused.returncode == 2
+    assert "--yes" in refused.stderr
+    assert mqtt.probe(s).ok  # still running
+    inv("services.down", env=started)
+    inv("services.up", env=started)
+    assert mqtt.retained(s, ["adeline/test/#"]) == {"adeline/test/keep": b"1"}
+    cleaned = inv("services.clean", "--yes", env=started)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert inv("services.status", env=started).returncode == 3
+    inv("services.up", env=started)
+    assert mqtt.retained(s, ["adeline/test/#"]) == {}
+
+
+def test_logs_follow_ends_cleanly_on_ctrl_c(started: dict[str, str]) -> None:
+    if os.name == "nt":
+        pytest.skip("SIGINT to a child process group is POSIX-only in this test")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "services.logs", "--follow", "--tail", "5"],
+        cwd=ROOT,
+        env=started,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 15
+    seen = ""
+    while "running" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()  # the broker's start line arrives from the tail
+    assert "running" in seen, seen
+    # A new client connecting shows up while we follow.
+    assert mqtt.probe(settings_from(started)).ok
+    while "probe" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert "adeline-probe" in seen
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from adeline_infra import broker_config, settings
+from adeline_infra.errors import ConfigError
+
+
+def make(tmp_path: Path, **environ: str) -> settings.Settings:
+    env = {"ADELINE_ENV_FILE": str(tmp_path / "none.env"), **environ}
+    return settings.load(tmp_path, environ=env)
+
+
+PATHS = broker_config.BrokerPaths(
+    data_dir=PurePosixPath("/mosquitto/data"),
+    passwd_file=PurePosixPath("/mosquitto/secrets/passwd"),
+    ca_file=PurePosixPath("/mosquitto/tls/ca.crt"),
+    cert_file=PurePosixPath("/mosquitto/tls/server.crt"),
+    key_file=PurePosixPath("/mosquitto/tls/server.key"),
+)
+
+
+def test_dev_broker(tmp_path: Path) -> None:
+    conf = broker_config.render(make(tmp_path), PATHS, port=1883, ws_port=9001)
+    lines = conf.splitlines()
+    assert "allow_anonymous true" in lines
+    assert "persistence_location /mosquitto/data/" in lines
+    assert "log_dest stderr" in lines and "log_dest stdout" not in lines
+    assert (
+        lines.index("listener 1883") < lines.index("protocol mqtt") < lines.index("listener 9001")
+    )
+    assert "password_file" not in conf and "certfile" not in conf
+
+
+def test_secure_broker(tmp_path: Path) -> None:
+    s = make(
+        tmp_path,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MQTT_USE_TLS="true",
+        MQTT_TLS_REQUIRE_CLIENT_CERT="true",
+    )
+    lines = broker_config.render(s, PATHS, port=8883, ws_port=9001, run_as="root").splitlines()
+    assert lines[2] == "user root"
+    assert "allow_anonymous false" in lines
+    assert "password_file /mosquitto/secrets/passwd" in lines
+    assert "cafile /mosquitto/tls/ca.crt" in lines
+    assert "require_certificate true" in lines
+    tls_at = lines.index("cafile /mosquitto/tls/ca.crt")
+    assert lines.index("listener 8883") < tls_at < lines.index("listener 9001")
+
+
+def test_missing_secrets_name_the_command_that_makes_them(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="inv auth.add-user"):
+        broker_config.check_required_files(make(tmp_path, MQTT_ALLOW_ANONYMOUS="false"))
+    with pytest.raises(ConfigError, match="inv tls.certs"):
+        broker_config.check_required_files(make(tmp_path, MQTT_USE_TLS="true"))
