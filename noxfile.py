@@ -77,3 +77,10 @@ def integration(session: nox.Session) -> None:
         _tests(session, ["tests/integration", "-m", "integration and not docker", "-q"], shared)
     finally:
         session.run("python", "-m", "invoke", "services.down", env=env)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Print performance figures: start-up, services.up overhead (not a pass/fail test)."""
+    session.install("-e", ".")
+    session.run("python", "scripts/bench.py", *session.posargs)
