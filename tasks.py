@@ -146,14 +146,18 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
 @friendly
 def logs(c: Context, tail: int = 50, follow: bool = False, backend: str | None = None) -> None:
     """Show the broker's log (-f to follow it; Ctrl+C ends cleanly)."""
-    from adeline_infra import services
+    from adeline_infra import console, services
 
     s = load_settings(BROKER_BACKEND=backend)
+    printed = False
     try:
         for line in services.logs(s, tail=tail, follow=follow):
             print(line, flush=True)
+            printed = True
     except KeyboardInterrupt:
         pass  # the normal way to stop following
+    if not printed and not follow:
+        console.err("the broker has written no log yet: start it with `inv services.up`")
 
 
 @task(help={"yes": "really delete the broker's persisted data", "backend": BACKEND_HELP})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -95,15 +96,20 @@ def spawn_detached(
             raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
 
 
-def terminate(pid: int) -> None:
-    """Ask a process to stop: SIGTERM on POSIX; CTRL_BREAK then TerminateProcess on Windows."""
-    try:
+def terminate(proc: Any) -> None:
+    """Ask a process (psutil.Process) to stop.
+
+    POSIX: SIGTERM, which mosquitto answers by saving its persistence file and exiting.
+    Windows has no such signal for a process without a console: TerminateProcess, so what the
+    broker had not autosaved yet (`autosave_interval`) is lost there.
+    """
+    import psutil
+
+    with contextlib.suppress(psutil.Error, OSError):
         if WINDOWS:
-            os.kill(pid, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+            proc.kill()
         else:
-            os.kill(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError, OSError):
-        pass
+            proc.send_signal(signal.SIGTERM)
 
 
 def which(name: str, extra_dirs: Sequence[str | Path] = ()) -> str | None:

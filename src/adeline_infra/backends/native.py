@@ -203,7 +203,7 @@ class NativeBackend(Backend):
             return False
         import psutil
 
-        procs.terminate(proc.pid)  # SIGTERM: mosquitto saves its persistence file and exits
+        procs.terminate(proc)  # mosquitto saves its persistence file and exits
         if not procs.wait_gone(proc, timeout=10):
             with contextlib.suppress(psutil.Error):
                 proc.kill()
