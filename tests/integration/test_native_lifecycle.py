@@ -174,3 +174,26 @@ def test_logs_follow_ends_cleanly_on_ctrl_c(started: dict[str, str]) -> None:
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_missing_binary_says_how_to_install(env: dict[str, str], tmp_path: Path) -> None:
+    env["MOSQUITTO_BIN"] = str(tmp_path / "no-such-mosquitto")
+    result = inv("services.up", env=env)
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "was not found" in line and "install" in line
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the stand-in broker is a POSIX shell script")
+def test_broker_that_dies_at_start_shows_its_last_log_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken-mosquitto"
+    broken.write_text("#!/bin/sh\necho 'Error: Unable to open config file'\nexit 1\n")
+    broken.chmod(0o755)
+    env["MOSQUITTO_BIN"] = str(broken)
+    result = inv("services.up", "--timeout", "5", env=env)
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert "exited before it answered" in line and "Unable to open config file" in line
