@@ -103,7 +103,8 @@ def test_unreachable_is_one_line_not_an_exception(tmp_path: Path) -> None:
     assert info["version"] is None and info["streams"] == []
     assert info["error"].startswith(f"go2rtc at {url} ")
     assert "\n" not in info["error"]
-    assert "refused" in info["error"]
+    # refused at once on Linux/macOS; Windows retries the SYN and may run out the timeout
+    assert "refused" in info["error"] or "in time" in info["error"]
 
 
 def test_basic_auth_from_the_url_and_never_shown(tmp_path: Path) -> None:
