@@ -92,7 +92,7 @@ def run(
     add(check_env_file(settings_mod.env_file_for(Path(root).resolve(), environ)))
     s, problems, repaired = load_settings(root, overrides, environ)
     report.checks += problems or [
-        Check(".env values", OK, f"all {len(settings_mod.VARIABLES)} settings are valid")
+        Check("settings", OK, f"all {len(settings_mod.VARIABLES)} settings are valid")
     ]
     if s is None:
         # Tools can still be checked (with defaults standing in for the bad values); what
@@ -176,7 +176,7 @@ def load_settings(
                 break  # a rule between variables the defaults cannot settle: reported already
             problems.append(
                 Check(
-                    f".env {var}" if var else ".env",
+                    f"setting {var}" if var else "settings",
                     FAIL,
                     str(exc),
                     f"correct {var} (.env.example explains it)" if var else "",

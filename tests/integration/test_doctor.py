@@ -62,7 +62,7 @@ def test_bad_env_value_is_a_failing_row_naming_the_variable(env: dict[str, str])
     code, report, stderr = doctor_json(env)
     assert code == 1
     failing = [row for row in report["checks"] if row["status"] == "fail"]
-    assert [row["name"] for row in failing] == [".env MQTT_BROKER_PORT"]
+    assert [row["name"] for row in failing] == ["setting MQTT_BROKER_PORT"]
     assert "eighteen" in failing[0]["detail"]
     assert stderr.strip().count("\n") == 0 and "MQTT_BROKER_PORT" in stderr
 

@@ -39,7 +39,7 @@ def test_every_bad_value_is_a_failing_row_naming_its_variable(tmp_path: Path) ->
     env = env_with_file(tmp_path, "MQTT_BROKER_PORT=abc\nMQTT_USE_TLS=maybe\n")
     s, rows, repaired = doctor.load_settings(ROOT, None, env)
     assert s is None
-    assert [r.name for r in rows] == [".env MQTT_BROKER_PORT", ".env MQTT_USE_TLS"]
+    assert [r.name for r in rows] == ["setting MQTT_BROKER_PORT", "setting MQTT_USE_TLS"]
     assert all(r.status == doctor.FAIL for r in rows)
     assert "abc" in rows[0].detail and "MQTT_BROKER_PORT" in rows[0].fix
     assert repaired is not None and repaired.mqtt_port == 1883  # defaults stand in
@@ -55,7 +55,7 @@ def test_every_bad_value_is_a_failing_row_naming_its_variable(tmp_path: Path) ->
 def test_a_rule_between_variables_is_reported_once(tmp_path: Path, text: str, named: str) -> None:
     s, rows, repaired = doctor.load_settings(ROOT, None, env_with_file(tmp_path, text))
     assert s is None and repaired is None
-    assert len(rows) == 1 and rows[0].name == f".env {named}" and "s3cret" not in rows[0].detail
+    assert len(rows) == 1 and rows[0].name == f"setting {named}" and "s3cret" not in rows[0].detail
 
 
 def test_secrets_are_not_shown_in_rows(tmp_path: Path) -> None:
