@@ -200,9 +200,31 @@ def dev(c: Context, timeout: float = 15.0) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# doctor
+# ---------------------------------------------------------------------------------------------
+
+
+@task(help={"json": "print JSON instead of a table", "backend": BACKEND_HELP})
+@friendly
+def doctor(c: Context, json: bool = False, backend: str | None = None) -> None:
+    """Check Python, .env, Docker/mosquitto, ports, broker, certificates. Exit 1 on a failure."""
+    from adeline_infra import console
+    from adeline_infra import doctor as checks
+
+    with console.spinner("Checking the setup ..."):
+        report = checks.run(ROOT, {"BROKER_BACKEND": backend})
+    if json:
+        console.print_json(report.as_dict())
+    else:
+        checks.render(report)
+    if report.exit_code:
+        raise Exit(f"error: doctor found {report.summary()}", code=report.exit_code)
+
+
+# ---------------------------------------------------------------------------------------------
 # The namespace
 # ---------------------------------------------------------------------------------------------
 
 services = Collection("services", up, down, restart, status, logs, clean)
 
-ns = Collection(services, dev)
+ns = Collection(services, dev, doctor)

@@ -1,0 +1,614 @@
+"""`inv doctor`: the design document's Troubleshooting section, run as checks.
+
+Each check is a row: name, status (ok | warn | fail | skip), what was found, and how to fix it.
+`fail` is reserved for what stops the configured backend from running or being used (a bad
+`.env` value, a missing binary or engine, a busy port, a broker that refuses us, a missing or
+expired certificate, a missing password file); `warn` is worth knowing but not blocking (broker
+stopped, certificate expiring soon, loose file mode, go2rtc not answering); `skip` is a check
+that does not apply to this configuration. The exit code is 1 when any row fails, else 0.
+
+Nothing here raises for a broken setup: a problem is a row, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib
+import ipaddress
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import procs
+from . import settings as settings_mod
+from .errors import ConfigError, InfraError
+
+if TYPE_CHECKING:
+    from .backends.base import Backend, BrokerState
+    from .settings import Settings
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+EXPIRY_WARN_DAYS = 30
+MIN_PYTHON = (3, 10)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    backend: str | None = None  # the backend `services.*` would use, when it can be known
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+    def summary(self) -> str:
+        if self.failures:
+            names = ", ".join(c.name for c in self.failures)
+            return f"{len(self.failures)} failing check(s): {names}"
+        warns = sum(c.status == WARN for c in self.checks)
+        backend = f"the {self.backend} backend" if self.backend else "the broker"
+        return f"{backend} can run" + (f" ({warns} warning(s))" if warns else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.failures,
+            "exit_code": self.exit_code,
+            "backend": self.backend,
+            "summary": self.summary(),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def run(
+    root: Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Report:
+    """Every check, in the order a person would troubleshoot."""
+    report = Report()
+    add = report.checks.append
+    add(check_python())
+    add(check_env_file(settings_mod.env_file_for(Path(root).resolve(), environ)))
+    s, problems, repaired = load_settings(root, overrides, environ)
+    report.checks += problems or [
+        Check("settings", OK, f"all {len(settings_mod.VARIABLES)} settings are valid")
+    ]
+    if s is None:
+        # Tools can still be checked (with defaults standing in for the bad values); what
+        # depends on the broker's settings waits until .env is fixed.
+        engine = docker_engine()
+        report.checks += check_docker(repaired, engine, needed=None)
+        if repaired is not None:
+            add(check_mosquitto(repaired, needed=None))
+        add(Check("broker", SKIP, "not checked until the settings above are valid"))
+        return report
+
+    backend, reason = resolve_backend(s)
+    if backend is None:
+        add(Check("backend", FAIL, reason, "set BROKER_BACKEND=native (or auto) in .env"))
+        return report
+    report.backend = backend.name
+    add(Check("backend", OK, f"{backend.name} ({reason})"))
+    engine = docker_engine()
+    report.checks += check_docker(s, engine, needed=backend.name == "docker")
+    add(check_mosquitto(s, needed=backend.name == "native"))
+    state = _state(backend)
+    report.checks += check_ports(s, backend, state)
+    report.checks += check_broker(s, backend, state)
+    report.checks += check_certificates(s)
+    add(check_password_file(s))
+    go2rtc_row = check_go2rtc(s, backend.name)
+    if go2rtc_row is not None:
+        add(go2rtc_row)
+    return report
+
+
+# --- Python and settings ------------------------------------------------------------------
+
+
+def check_python(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Check:
+    shown = ".".join(str(v) for v in version)
+    if version[:2] < MIN_PYTHON:
+        return Check(
+            "python",
+            FAIL,
+            f"Python {shown} is too old ({sys.executable})",
+            "install Python 3.10 or newer and run `python scripts/bootstrap.py` with it",
+        )
+    return Check("python", OK, f"Python {shown} ({sys.executable})")
+
+
+def check_env_file(env_file: Path) -> Check:
+    if env_file.is_file():
+        return Check(".env", OK, f"{env_file} is present")
+    return Check(
+        ".env",
+        WARN,
+        f"{env_file} does not exist: defaults and the environment are used",
+        "`inv dev` creates it from .env.example",
+    )
+
+
+_VAR_AT_START = re.compile(r"^([A-Z][A-Z0-9_]*)\b")
+
+
+def load_settings(
+    root: Path,
+    overrides: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None,
+) -> tuple[Settings | None, list[Check], Settings | None]:
+    """(settings, one failing row per bad variable, settings with defaults for the bad ones).
+
+    `settings.load` stops at the first bad value; to name every bad variable at once, each one
+    it names is replaced by its default and the load is repeated.
+    """
+    flags: dict[str, Any] = dict(overrides or {})
+    problems: list[Check] = []
+    replaced: set[str] = set()
+    for _ in range(len(settings_mod.VARIABLES) + 1):
+        try:
+            loaded = settings_mod.load(root, flags, environ=environ)
+        except ConfigError as exc:
+            match = _VAR_AT_START.match(str(exc))
+            var = match.group(1) if match else None
+            if var in replaced:
+                break  # a rule between variables the defaults cannot settle: reported already
+            problems.append(
+                Check(
+                    f"setting {var}" if var else "settings",
+                    FAIL,
+                    str(exc),
+                    f"correct {var} (.env.example explains it)" if var else "",
+                )
+            )
+            if var is None or var not in settings_mod.BY_NAME:
+                break
+            replaced.add(var)
+            flags[var] = settings_mod.BY_NAME[var].default
+        else:
+            return (None if problems else loaded), problems, loaded
+    return None, problems, None
+
+
+def resolve_backend(s: Settings) -> tuple[Backend | None, str]:
+    """`backends.resolve`, tolerating an install without the Docker backend."""
+    from . import backends
+
+    try:
+        return backends.resolve(s)
+    except ImportError:
+        if s.backend == "docker":
+            return None, "BROKER_BACKEND=docker but this install has no Docker backend"
+        from .backends.native import NativeBackend
+
+        return NativeBackend(s), "auto: no Docker backend in this install, using the binary"
+    except InfraError as exc:
+        return None, str(exc)
+
+
+def _state(backend: Backend) -> BrokerState | None:
+    try:
+        return backend.state()
+    except Exception:  # a backend that cannot even tell must not end the report
+        return None
+
+
+# --- Docker -------------------------------------------------------------------------------
+
+
+def docker_engine() -> bool | None:
+    """True/False: does an engine answer; None: this install has no Docker backend."""
+    try:  # the Docker backend may be absent from an install (or a branch) without it
+        docker_backend = importlib.import_module(f"{__package__}.backends.docker")
+    except ImportError:
+        return None
+    try:
+        return bool(docker_backend.engine_answers())
+    except Exception:
+        return False
+
+
+def find_compose() -> tuple[str, str] | None:
+    """(command, version) of Compose: v2 `docker compose` preferred, else v1 `docker-compose`."""
+    candidates: list[tuple[str, list[str]]] = []
+    docker = procs.which("docker")
+    if docker:
+        candidates.append(("docker compose", [docker, "compose", "version", "--short"]))
+    legacy = procs.which("docker-compose")
+    if legacy:
+        candidates.append(("docker-compose", [legacy, "version", "--short"]))
+    for name, argv in candidates:
+        try:
+            result = procs.run(argv, check=False, timeout=15)
+        except InfraError:
+            continue
+        if result.returncode == 0 and result.stdout.strip():
+            return name, result.stdout.strip().splitlines()[0]
+    return None
+
+
+def _engine_details(image: str) -> tuple[str | None, bool | None]:
+    """(engine version, image present) through the Docker SDK; None where it cannot tell."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+    except Exception:
+        return None, None
+    version: str | None = None
+    present: bool | None = None
+    with contextlib.suppress(Exception):
+        version = str(client.version().get("Version") or "") or None
+    try:
+        client.images.get(image)
+        present = True
+    except docker.errors.ImageNotFound:
+        present = False
+    except Exception:
+        present = None
+    finally:
+        client.close()
+    return version, present
+
+
+def _missing(needed: bool | None, other: str) -> tuple[str, str]:
+    """Status and detail suffix for something absent: fail when the backend in use needs it,
+    skip when it does not, warn when the backend is unknown (bad settings)."""
+    if needed is None:
+        return WARN, ""
+    return (FAIL, "") if needed else (SKIP, f" (not needed: the {other} backend is used)")
+
+
+def check_docker(s: Settings | None, engine: bool | None, *, needed: bool | None) -> list[Check]:
+    """Engine, Compose and image rows. Missing pieces fail only when the Docker backend is used."""
+    missing, unused = _missing(needed, "native")
+    if engine is None:
+        return [Check("docker engine", missing, "this install has no Docker backend" + unused)]
+    rows = []
+    image = s.mosquitto_image if s else settings_mod.BY_NAME["MOSQUITTO_IMAGE"].default
+    version, present = _engine_details(image) if engine else (None, None)
+    if engine:
+        rows.append(
+            Check("docker engine", OK, "answers" + (f" (Docker {version})" if version else ""))
+        )
+    else:
+        rows.append(
+            Check(
+                "docker engine",
+                missing,
+                "no Docker engine answers" + unused,
+                "start Docker Desktop / `sudo systemctl start docker`; check DOCKER_HOST"
+                if needed is not False
+                else "",
+            )
+        )
+    compose = find_compose()
+    if compose:
+        rows.append(Check("docker compose", OK, f"`{compose[0]}` version {compose[1]}"))
+    else:
+        rows.append(
+            Check(
+                "docker compose",
+                missing,
+                "neither `docker compose` (v2) nor `docker-compose` (v1) was found" + unused,
+                "install the Docker Compose plugin (Docker Desktop includes it)"
+                if needed is not False
+                else "",
+            )
+        )
+    if not engine:
+        rows.append(Check("docker image", SKIP, f"{image}: no engine to ask"))
+    elif present:
+        rows.append(Check("docker image", OK, f"{image} is present"))
+    elif present is False:
+        rows.append(
+            Check(
+                "docker image",
+                WARN if needed else SKIP,
+                f"{image} is not present locally",
+                f"`docker pull {image}` (services.up pulls it when a registry answers)"
+                if needed
+                else "",
+            )
+        )
+    else:
+        rows.append(Check("docker image", WARN if needed else SKIP, f"{image}: could not tell"))
+    return rows
+
+
+# --- native -------------------------------------------------------------------------------
+
+
+def check_mosquitto(s: Settings, *, needed: bool | None) -> Check:
+    from .backends.native import NativeBackend, find_mosquitto, install_hint
+
+    binary = find_mosquitto(s.mosquitto_bin)
+    if binary is None:
+        what = (
+            f"MOSQUITTO_BIN={s.mosquitto_bin} was not found"
+            if s.mosquitto_bin
+            else ("no mosquitto binary on PATH or in the usual folders")
+        )
+        status, unused = _missing(needed, "Docker")
+        return Check("mosquitto", status, what + unused, "" if unused else install_hint())
+    version = NativeBackend(s).version()
+    return Check("mosquitto", OK, binary + (f" (version {version})" if version else ""))
+
+
+# --- ports and the broker -----------------------------------------------------------------
+
+
+def check_ports(
+    s: Settings,
+    backend: Backend,
+    state: BrokerState | None,
+    *,
+    in_use: Callable[[int], bool] = procs.port_in_use,
+    owner_of: Callable[[int], str | None] = procs.port_owner,
+) -> list[Check]:
+    rows = []
+    running = bool(state and state.running)
+    for port, var, what in (
+        (s.mqtt_port, "MQTT_BROKER_PORT", "MQTT port"),
+        (s.ws_port, "MQTT_WS_PORT", "WebSockets port"),
+    ):
+        name = f"{what} {port}"
+        if not in_use(port):
+            rows.append(Check(name, OK, "free"))
+            continue
+        owner = owner_of(port)
+        ours = running and (
+            backend.name != "native"
+            or port in ((state.detail.get("port"), state.detail.get("ws_port")) if state else ())
+        )
+        if ours:
+            by = f" ({owner})" if owner else ""
+            rows.append(Check(name, OK, f"held by this checkout's {backend.name} broker{by}"))
+            continue
+        hint = f"stop that program or set {var} in .env to a free port"
+        if owner and owner.lower().startswith("mosquitto"):
+            hint = "a system mosquitto service? `sudo systemctl stop mosquitto`, or " + hint
+        rows.append(Check(name, FAIL, f"in use by {owner or 'another program'}", hint))
+    return rows
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_broker(s: Settings, backend: Backend, state: BrokerState | None) -> list[Check]:
+    """Is the broker running, and does it answer CONNACK with our credentials and TLS?"""
+    from . import mqtt
+
+    running = bool(state and state.running)
+    who = f"as {s.username!r}" if s.username else "anonymously"
+    how = f"{who}, TLS {'on' if s.use_tls else 'off'}"
+    if not running and _is_loopback(s.mqtt_host) and not procs.port_in_use(s.mqtt_port):
+        return [
+            Check(
+                "broker",
+                WARN,
+                f"not running (the {backend.name} backend would start it at {s.endpoint})",
+                "`inv services.up`",
+            )
+        ]
+    rows = []
+    try:
+        result = mqtt.probe(s, timeout=min(s.connect_timeout, 3.0))
+    except InfraError as exc:  # e.g. TLS on but no CA to trust
+        rows.append(Check("broker", FAIL, str(exc)))
+    else:
+        if result.ok:
+            rows.append(
+                Check(
+                    "broker",
+                    OK,
+                    f"answers CONNACK at {s.endpoint} {how} ({result.elapsed * 1000:.0f} ms)",
+                )
+            )
+        else:
+            rows.append(
+                Check(
+                    "broker",
+                    FAIL,
+                    mqtt.describe_failure(s, result.reason) + f" ({how})",
+                    "`inv services.logs`" if running else "",
+                )
+            )
+    if running:
+        try:
+            mismatch = backend.config_mismatch()
+        except Exception:
+            mismatch = None
+        if mismatch:
+            rows.append(Check("broker config", WARN, mismatch, "`inv services.restart`"))
+    return rows
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def certificate_row(
+    name: str, path: Path, *, fix: str, host: str | None = None, now: dt.datetime | None = None
+) -> Check:
+    """One certificate: present, parseable, valid now, not expiring soon, (server) names `host`."""
+    if not path.is_file():
+        return Check(name, FAIL, f"{path} does not exist", fix)
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        return Check(name, FAIL, f"{path} is not a PEM certificate ({exc})", fix)
+    now = now or _now()
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if now < start:
+        return Check(name, FAIL, f"{path} is not valid before {start:%Y-%m-%d %H:%M} UTC", fix)
+    if now >= end:
+        return Check(name, FAIL, f"{path} expired on {end:%Y-%m-%d}", fix)
+    days = (end - now).days
+    if host is not None and not _names_host(cert, host):
+        return Check(
+            name,
+            WARN,
+            f"{path} does not name MQTT_BROKER_HOST={host}: clients will reject it",
+            "reissue it for that host (`inv tls.certs --hosts ...`) or change MQTT_BROKER_HOST",
+        )
+    if days < EXPIRY_WARN_DAYS:
+        return Check(name, WARN, f"{path} expires in {days} day(s), on {end:%Y-%m-%d}", fix)
+    return Check(name, OK, f"{path} valid until {end:%Y-%m-%d} ({days} days)")
+
+
+def _names_host(cert: Any, host: str) -> bool:
+    from cryptography import x509
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host.lower() in {n.lower() for n in san.get_values_for_type(x509.DNSName)}
+    return ip in san.get_values_for_type(x509.IPAddress)
+
+
+def check_certificates(s: Settings, *, now: dt.datetime | None = None) -> list[Check]:
+    if not s.use_tls:
+        return [Check("certificates", SKIP, "MQTT_USE_TLS=false")]
+    renew = "`inv tls.certs` (then `inv tls.check`)"
+    rows = [
+        certificate_row("CA certificate", s.ca_file, fix=renew, now=now),
+        certificate_row(
+            "server certificate", s.tls_dir / "server.crt", fix=renew, host=s.mqtt_host, now=now
+        ),
+    ]
+    key = s.tls_dir / "server.key"
+    rows.append(
+        Check("server key", OK, f"{key} is present")
+        if key.is_file()
+        else Check("server key", FAIL, f"{key} does not exist", renew)
+    )
+    if s.tls_require_client_cert or s.client_cert.exists():
+        rows.append(
+            certificate_row(
+                "client certificate",
+                s.client_cert,
+                fix=f"`inv tls.client {s.tls_client_name}`",
+                now=now,
+            )
+        )
+    return rows
+
+
+def check_password_file(s: Settings) -> Check:
+    name = "password file"
+    path = s.passwd_file
+    if s.allow_anonymous:
+        return Check(name, SKIP, "MQTT_ALLOW_ANONYMOUS=true: no password file is used")
+    user = s.username or "NAME"
+    if not path.is_file():
+        return Check(name, FAIL, f"{path} does not exist", f"`inv auth.add-user {user}`")
+    try:
+        users = {
+            line.split(":", 1)[0]
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if ":" in line and not line.startswith("#")
+        }
+        mode = path.stat().st_mode & 0o777
+    except (OSError, UnicodeDecodeError) as exc:
+        return Check(name, FAIL, f"{path} cannot be read ({exc})", f"`inv auth.add-user {user}`")
+    if s.username and s.username not in users:
+        return Check(
+            name,
+            FAIL,
+            f"{path} has no entry for MQTT_USERNAME={s.username!r}",
+            f"`inv auth.add-user {s.username}`",
+        )
+    count = f"{len(users)} user(s)"
+    if os.name != "nt" and mode & 0o077:
+        return Check(
+            name,
+            WARN,
+            f"{path} has mode {mode:04o}: other users can read the password hashes ({count})",
+            f"chmod 600 {path}",
+        )
+    shown = f", mode {mode:04o}" if os.name != "nt" else ""
+    return Check(name, OK, f"{path}: {count}{shown}")
+
+
+# --- go2rtc -------------------------------------------------------------------------------
+
+
+def check_go2rtc(s: Settings, backend_name: str) -> Check | None:
+    from . import go2rtc
+
+    if not go2rtc.configured(s):
+        return None
+    if s.go2rtc_enabled and backend_name == "native":
+        return Check(
+            "go2rtc",
+            FAIL,
+            "GO2RTC_ENABLED=true but the native backend cannot start go2rtc",
+            "use BROKER_BACKEND=docker, or set GO2RTC_ENABLED=false and run go2rtc yourself",
+        )
+    info = go2rtc.status(s)
+    if not info["reachable"]:
+        fix = "`inv services.up --with go2rtc`" if backend_name == "docker" else "start go2rtc"
+        return Check("go2rtc", WARN, info["error"] or f"{info['url']} does not answer", fix)
+    streams = ", ".join(
+        f"{st['name']} ({st['producers']} producer(s), {st['consumers']} consumer(s))"
+        for st in info["streams"]
+    )
+    version = f"go2rtc {info['version']}" if info["version"] else "go2rtc"
+    return Check("go2rtc", OK, f"{version} at {info['url']}: " + (streams or "no streams"))
+
+
+# --- output -------------------------------------------------------------------------------
+
+_COLORS = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
+
+
+def render(report: Report) -> None:
+    """The report as a table (status coloured on a terminal) and a one-line summary."""
+    from rich.markup import escape
+
+    from . import console
+
+    rows = [
+        (escape(c.name), f"[{_COLORS[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix))
+        for c in report.checks
+    ]
+    console.table("inv doctor", ("check", "status", "detail", "fix"), rows)
+    if not report.failures:
+        console.out(f"ok: {report.summary()}")

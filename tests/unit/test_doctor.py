@@ -1,0 +1,265 @@
+"""doctor's checks that need no broker: settings rows, certificates, password file, ports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adeline_infra import doctor
+from adeline_infra import settings as settings_mod
+from adeline_infra.backends.base import BrokerState
+from adeline_infra.backends.native import NativeBackend
+
+from ..helpers import ROOT, base_env, free_port
+
+NOW = dt.datetime(2030, 6, 1, tzinfo=dt.timezone.utc)
+
+
+def load(tmp_path: Path, **values: str) -> settings_mod.Settings:
+    return settings_mod.load(ROOT, environ=base_env(tmp_path, **values))
+
+
+def env_with_file(tmp_path: Path, text: str) -> dict[str, str]:
+    env = base_env(tmp_path)
+    for name in ("MQTT_BROKER_PORT", "MQTT_WS_PORT"):
+        env.pop(name)
+    Path(env["ADELINE_ENV_FILE"]).write_text(text, encoding="utf-8")
+    return env
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def test_every_bad_value_is_a_failing_row_naming_its_variable(tmp_path: Path) -> None:
+    env = env_with_file(tmp_path, "MQTT_BROKER_PORT=abc\nMQTT_USE_TLS=maybe\n")
+    s, rows, repaired = doctor.load_settings(ROOT, None, env)
+    assert s is None
+    assert [r.name for r in rows] == ["setting MQTT_BROKER_PORT", "setting MQTT_USE_TLS"]
+    assert all(r.status == doctor.FAIL for r in rows)
+    assert "abc" in rows[0].detail and "MQTT_BROKER_PORT" in rows[0].fix
+    assert repaired is not None and repaired.mqtt_port == 1883  # defaults stand in
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("MQTT_BROKER_PORT=9001\nMQTT_WS_PORT=9001\n", "MQTT_WS_PORT"),
+        ("MQTT_PASSWORD=s3cret\n", "MQTT_USERNAME"),
+    ],
+)
+def test_a_rule_between_variables_is_reported_once(tmp_path: Path, text: str, named: str) -> None:
+    s, rows, repaired = doctor.load_settings(ROOT, None, env_with_file(tmp_path, text))
+    assert s is None and repaired is None
+    assert len(rows) == 1 and rows[0].name == f"setting {named}" and "s3cret" not in rows[0].detail
+
+
+def test_secrets_are_not_shown_in_rows(tmp_path: Path) -> None:
+    env = env_with_file(tmp_path, "RTSP_SOURCE_PASSWORD=hunter2\nMQTT_CONNECT_TIMEOUT=-1\n")
+    _, rows, _ = doctor.load_settings(ROOT, None, env)
+    assert rows and "hunter2" not in repr(rows)
+
+
+def test_valid_settings_have_no_rows(tmp_path: Path) -> None:
+    s, rows, repaired = doctor.load_settings(ROOT, None, base_env(tmp_path))
+    assert s is not None and rows == [] and repaired is s
+
+
+def test_exit_code_is_one_only_for_a_failing_row() -> None:
+    report = doctor.Report([doctor.Check("a", doctor.OK, ""), doctor.Check("b", doctor.WARN, "")])
+    report.backend = "native"
+    assert report.exit_code == 0
+    assert report.summary() == "the native backend can run (1 warning(s))"
+    report.checks.append(doctor.Check("c", doctor.FAIL, "broken"))
+    assert report.exit_code == 1
+    assert report.as_dict()["ok"] is False
+    assert "c" in report.summary()
+
+
+def test_python_version() -> None:
+    assert doctor.check_python((3, 9, 18)).status == doctor.FAIL
+    assert doctor.check_python((3, 13, 0)).status == doctor.OK
+
+
+def test_missing_env_file_is_a_warning(tmp_path: Path) -> None:
+    row = doctor.check_env_file(tmp_path / "nope.env")
+    assert row.status == doctor.WARN and "inv dev" in row.fix
+
+
+# --- certificates -------------------------------------------------------------------------
+
+
+def make_cert(
+    path: Path,
+    *,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
+) -> Path:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def cert_status(path: Path, host: str | None = None) -> doctor.Check:
+    return doctor.certificate_row("cert", path, fix="renew", host=host, now=NOW)
+
+
+def test_certificate_validity(tmp_path: Path) -> None:
+    day = dt.timedelta(days=1)
+    good = make_cert(tmp_path / "good.crt", not_before=NOW - day, not_after=NOW + 365 * day)
+    soon = make_cert(tmp_path / "soon.crt", not_before=NOW - day, not_after=NOW + 10 * day)
+    old = make_cert(tmp_path / "old.crt", not_before=NOW - 30 * day, not_after=NOW - day)
+    early = make_cert(tmp_path / "early.crt", not_before=NOW + day, not_after=NOW + 30 * day)
+    assert cert_status(good).status == doctor.OK
+    assert cert_status(soon).status == doctor.WARN and "10 day" in cert_status(soon).detail
+    assert cert_status(old).status == doctor.FAIL and "expired" in cert_status(old).detail
+    assert cert_status(early).status == doctor.FAIL
+    assert cert_status(good, host="localhost").status == doctor.OK
+    assert cert_status(good, host="127.0.0.1").status == doctor.OK
+    assert cert_status(good, host="broker.lan").status == doctor.WARN
+
+
+def test_missing_or_garbage_certificate_fails(tmp_path: Path) -> None:
+    assert cert_status(tmp_path / "none.crt").status == doctor.FAIL
+    junk = tmp_path / "junk.crt"
+    junk.write_text("not a certificate", encoding="utf-8")
+    row = cert_status(junk)
+    assert row.status == doctor.FAIL and row.fix == "renew"
+
+
+def test_certificates_skipped_without_tls_and_checked_with_it(tmp_path: Path) -> None:
+    assert doctor.check_certificates(load(tmp_path))[0].status == doctor.SKIP
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    s = load(tmp_path, MQTT_USE_TLS="true", MQTT_TLS_DIR=str(tls), MQTT_BROKER_HOST="localhost")
+    rows = {r.name: r for r in doctor.check_certificates(s, now=NOW)}
+    assert rows["CA certificate"].status == doctor.FAIL
+    assert "inv tls.certs" in rows["CA certificate"].fix
+    assert rows["server key"].status == doctor.FAIL
+    day = dt.timedelta(days=1)
+    for name in ("ca.crt", "server.crt"):
+        make_cert(tls / name, not_before=NOW - day, not_after=NOW + 400 * day)
+    (tls / "server.key").write_text("key", encoding="utf-8")
+    rows = {r.name: r for r in doctor.check_certificates(s, now=NOW)}
+    assert {r.status for r in rows.values()} == {doctor.OK}
+    assert "client certificate" not in rows  # neither required nor present
+
+
+# --- password file ------------------------------------------------------------------------
+
+
+def test_password_file(tmp_path: Path) -> None:
+    assert doctor.check_password_file(load(tmp_path)).status == doctor.SKIP
+    path = tmp_path / "passwd"
+    s = load(
+        tmp_path,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MOSQUITTO_PASSWD_FILE=str(path),
+        MQTT_USERNAME="alice",
+        MQTT_PASSWORD="pw",
+    )
+    missing = doctor.check_password_file(s)
+    assert missing.status == doctor.FAIL and "inv auth.add-user alice" in missing.fix
+    path.write_text("bob:$7$101$abc$def\n", encoding="utf-8")
+    path.chmod(0o600)
+    other = doctor.check_password_file(s)
+    assert other.status == doctor.FAIL and "alice" in other.detail
+    path.write_text("bob:$7$101$abc$def\nalice:$7$101$abc$def\n", encoding="utf-8")
+    assert doctor.check_password_file(s).status == doctor.OK
+    if os.name != "nt":
+        path.chmod(0o644)
+        loose = doctor.check_password_file(s)
+        assert loose.status == doctor.WARN and "0644" in loose.detail and "chmod 600" in loose.fix
+
+
+# --- ports, binary, go2rtc ----------------------------------------------------------------
+
+
+def test_ports_free_ours_or_someone_elses(tmp_path: Path) -> None:
+    s = load(tmp_path)
+    backend = NativeBackend(s)
+    stopped = BrokerState("native", False)
+    ours = BrokerState("native", True, detail={"port": s.mqtt_port, "ws_port": s.ws_port})
+
+    def rows(state: BrokerState, busy: bool, owner: str | None) -> list[doctor.Check]:
+        return doctor.check_ports(
+            s, backend, state, in_use=lambda _p: busy, owner_of=lambda _p: owner
+        )
+
+    assert [r.status for r in rows(stopped, False, None)] == [doctor.OK, doctor.OK]
+    held = rows(ours, True, "mosquitto (pid 42)")
+    assert [r.status for r in held] == [doctor.OK, doctor.OK]
+    assert "this checkout's native broker" in held[0].detail
+    foreign = rows(stopped, True, "mosquitto (pid 7)")
+    assert [r.status for r in foreign] == [doctor.FAIL, doctor.FAIL]
+    assert "mosquitto (pid 7)" in foreign[0].detail
+    assert "systemctl stop mosquitto" in foreign[0].fix and "MQTT_BROKER_PORT" in foreign[0].fix
+    assert "MQTT_WS_PORT" in foreign[1].fix
+    unknown = rows(stopped, True, None)
+    assert unknown[0].detail == "in use by another program"
+
+
+def test_missing_mosquitto_fails_only_for_the_native_backend(tmp_path: Path) -> None:
+    s = load(tmp_path, MOSQUITTO_BIN=str(tmp_path / "no-such-mosquitto"))
+    needed = doctor.check_mosquitto(s, needed=True)
+    assert needed.status == doctor.FAIL and "MOSQUITTO_BIN" in needed.detail and needed.fix
+    assert doctor.check_mosquitto(s, needed=False).status == doctor.SKIP
+    assert doctor.check_mosquitto(s, needed=None).status == doctor.WARN
+
+
+def test_docker_rows_without_a_docker_backend() -> None:
+    assert doctor.check_docker(None, None, needed=True)[0].status == doctor.FAIL
+    assert doctor.check_docker(None, None, needed=False)[0].status == doctor.SKIP
+
+
+def test_go2rtc_row(tmp_path: Path) -> None:
+    assert doctor.check_go2rtc(load(tmp_path), "native") is None  # not configured
+    url = f"http://127.0.0.1:{free_port()}"
+    native = doctor.check_go2rtc(
+        load(tmp_path, GO2RTC_ENABLED="true", GO2RTC_API_URL=url), "native"
+    )
+    assert native is not None and native.status == doctor.FAIL
+    down = doctor.check_go2rtc(load(tmp_path, GO2RTC_API_URL=url), "docker")
+    assert down is not None and down.status == doctor.WARN and down.detail.startswith("go2rtc at")
+    assert "--with go2rtc" in down.fix
+
+
+def test_render_escapes_markup(capsys: Any) -> None:
+    report = doctor.Report([doctor.Check("x", doctor.FAIL, "[bold]not markup[/bold]", "[fix]")])
+    doctor.render(report)
+    out = capsys.readouterr().out
+    assert "[bold]not markup[/bold]" in out and "[fix]" in out
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
+def test_loopback(host: str) -> None:
+    assert doctor._is_loopback(host)
+    assert not doctor._is_loopback("broker.lan")
