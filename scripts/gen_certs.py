@@ -36,20 +36,44 @@ def parser() -> argparse.ArgumentParser:
         description="Create a CA, a server certificate for the MQTT broker and client "
         "certificates (strict-verification ready: works with Python 3.13's default context).",
     )
-    p.add_argument("--out", required=True, type=Path, metavar="DIR",
-                   help="folder for the files (created if missing)")
-    p.add_argument("--hosts", metavar="H1,H2,...",
-                   help="names and IP addresses the server certificate is valid for "
-                   "(default: localhost,127.0.0.1,::1,mosquitto)")
-    p.add_argument("--key-type", choices=("ec", "rsa"),
-                   help="type of new keys: ec (P-256, default) or rsa (2048)")
-    p.add_argument("--days", type=int, default=825, metavar="N",
-                   help="validity of the server and client certificates in days (default 825)")
-    p.add_argument("--client", action="append", default=[], metavar="NAME",
-                   help="also make NAME.crt/NAME.key (CN=NAME); repeatable. With --client and "
-                   "without --hosts an existing server certificate is left alone")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing CA and keys (clients must get the new ca.crt)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="folder for the files (created if missing)",
+    )
+    p.add_argument(
+        "--hosts",
+        metavar="H1,H2,...",
+        help="names and IP addresses the server certificate is valid for "
+        "(default: localhost,127.0.0.1,::1,mosquitto)",
+    )
+    p.add_argument(
+        "--key-type",
+        choices=("ec", "rsa"),
+        help="type of new keys: ec (P-256, default) or rsa (2048)",
+    )
+    p.add_argument(
+        "--days",
+        type=int,
+        default=825,
+        metavar="N",
+        help="validity of the server and client certificates in days (default 825)",
+    )
+    p.add_argument(
+        "--client",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also make NAME.crt/NAME.key (CN=NAME); repeatable. With --client and "
+        "without --hosts an existing server certificate is left alone",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing CA and keys (clients must get the new ca.crt)",
+    )
     return p
 
 

@@ -35,14 +35,25 @@ def parser() -> argparse.ArgumentParser:
         description="Add, update (-c: in a new file) or delete (-D) a user of a Mosquitto "
         "password file. Writes mosquitto 2.0's $7$ format; keeps every other line as it is.",
     )
-    p.add_argument("-c", dest="create", action="store_true",
-                   help="create a new file, replacing an existing one")
+    p.add_argument(
+        "-c",
+        dest="create",
+        action="store_true",
+        help="create a new file, replacing an existing one",
+    )
     p.add_argument("-D", dest="delete", action="store_true", help="delete USER from FILE")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the password from the first line of stdin instead of a prompt")
-    p.add_argument("--iterations", type=int, default=passwd.DEFAULT_ITERATIONS, metavar="N",
-                   help=f"PBKDF2 iterations (default {passwd.DEFAULT_ITERATIONS}, "
-                   "as mosquitto_passwd 2.0)")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin instead of a prompt",
+    )
+    p.add_argument(
+        "--iterations",
+        type=int,
+        default=passwd.DEFAULT_ITERATIONS,
+        metavar="N",
+        help=f"PBKDF2 iterations (default {passwd.DEFAULT_ITERATIONS}, as mosquitto_passwd 2.0)",
+    )
     p.add_argument("file", metavar="FILE", type=Path, help="the password file")
     p.add_argument("user", metavar="USER", help="the user name")
     return p

@@ -293,7 +293,9 @@ class CA(Issued):
             )
         )
         if hosts:
-            builder = builder.add_extension(x509.SubjectAlternativeName(_san(hosts)), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(_san(hosts)), critical=False
+            )
         return Issued(builder.sign(self.key, hashes.SHA256()), key)
 
     def issue_server(
@@ -462,7 +464,10 @@ def make_tls_dir(
             issued = ca.issue_server(host_list, days=days, key=key)
             existed = (out / "server.crt").exists()
             _write_cert(out / "server.crt", issued.cert)
-            report.note("server.crt", ("reissued" if existed else "created") + f" for {', '.join(host_list)}")
+            report.note(
+                "server.crt",
+                ("reissued" if existed else "created") + f" for {', '.join(host_list)}",
+            )
         for name in clients:
             key = _leaf_key(out / f"{name}.key", key_type, force, report)
             existed = (out / f"{name}.crt").exists()
@@ -475,7 +480,12 @@ def make_tls_dir(
 
 
 def add_client(
-    out: Path, name: str, *, key_type: str | None = None, days: int = DEFAULT_DAYS, force: bool = False
+    out: Path,
+    name: str,
+    *,
+    key_type: str | None = None,
+    days: int = DEFAULT_DAYS,
+    force: bool = False,
 ) -> Written:
     """A client certificate NAME.crt/NAME.key from the existing CA (which must exist)."""
     check_client_name(name)
@@ -632,7 +642,9 @@ def check(
     return CheckResult(infos, problems)
 
 
-def _strict_verify(ca: x509.Certificate, leaf: x509.Certificate, host: str, now: dt.datetime) -> str | None:
+def _strict_verify(
+    ca: x509.Certificate, leaf: x509.Certificate, host: str, now: dt.datetime
+) -> str | None:
     """RFC 5280 path validation (as strict clients do it); None when it passes."""
     try:
         from cryptography import x509

@@ -20,6 +20,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from .errors import ConfigError, InfraError
 from .files import write_atomic
@@ -36,14 +37,18 @@ def validate_user(user: str) -> str:
     if not user:
         raise ConfigError("the user name is empty")
     if ":" in user:
-        raise ConfigError(f"the user name {user!r} contains ':', which ends a user name in the file")
+        raise ConfigError(
+            f"the user name {user!r} contains ':', which ends a user name in the file"
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in user):
         raise ConfigError(f"the user name {user!r} contains a control character")
     if user != user.strip():
         # the broker trims blanks around the name it reads, so it would never match
         raise ConfigError(f"the user name {user!r} starts or ends with a blank")
     if user.startswith("#"):
-        raise ConfigError(f"the user name {user!r} starts with '#': the broker reads it as a comment")
+        raise ConfigError(
+            f"the user name {user!r} starts with '#': the broker reads it as a comment"
+        )
     if len(user.encode("utf-8")) > MAX_USER_BYTES:
         raise ConfigError(f"the user name is longer than {MAX_USER_BYTES} bytes")
     return user
@@ -239,7 +244,7 @@ def delete_user(path: Path | str, user: str) -> None:
     pw.save()
 
 
-def read_password(*, from_stdin: bool, stdin: object = None) -> str:
+def read_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:
     """The new password: one line of stdin, or asked twice on the terminal without echo.
 
     Never from argv, where `ps` would show it.
@@ -248,10 +253,10 @@ def read_password(*, from_stdin: bool, stdin: object = None) -> str:
 
     stream = stdin if stdin is not None else sys.stdin
     if from_stdin:
-        line = stream.readline()  # type: ignore[attr-defined]
+        line = stream.readline()
         password = line[:-1] if line.endswith("\n") else line
         return validate_password(password.removesuffix("\r"))
-    if not (hasattr(stream, "isatty") and stream.isatty()):
+    if not stream.isatty():
         raise ConfigError(
             "no terminal to ask the password on",
             hint="pipe it in and add --password-stdin",
