@@ -222,3 +222,46 @@ def test_script_errors_are_one_line_with_exit_code(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert path.read_text(encoding="utf-8") == MOSQUITTO_LINE + "\n"  # untouched on failure
+
+
+def _run_on_a_terminal(args: list[str], answers: list[bytes]) -> tuple[int, str]:
+    """Run the script on a pseudo-terminal, answering each 'password:' prompt in turn."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes the script
+        os.execv(sys.executable, [sys.executable, "-S", str(SCRIPT), *args])
+    out = b""
+
+    def read_some() -> bytes:
+        ready, _, _ = select.select([fd], [], [], 10)
+        assert ready, f"no output from the script; so far: {out!r}"
+        try:
+            return os.read(fd, 1024)
+        except OSError:  # the child has exited (EIO on Linux)
+            return b""
+
+    for asked, answer in enumerate(answers, 1):
+        # answer only once this prompt is shown: getpass discards what was typed before it
+        while out.lower().count(b"password: ") < asked:
+            chunk = read_some()
+            assert chunk, out
+            out += chunk
+        os.write(fd, answer)
+    while chunk := read_some():
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals are POSIX")
+def test_script_asks_twice_on_the_terminal_without_echo(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    code, out = _run_on_a_terminal([str(path), "alice"], [b"hunter2\n", b"hunter2\n"])
+    assert code == 0, out
+    assert "Reenter password" in out and "hunter2" not in out
+    assert passwd.verify_password(passwd.PasswordFile.load(path).hash_of("alice") or "", "hunter2")
+    code, out = _run_on_a_terminal([str(path), "alice"], [b"one\n", b"two\n"])
+    assert code == 2 and "do not match" in out
+    assert passwd.verify_password(passwd.PasswordFile.load(path).hash_of("alice") or "", "hunter2")
