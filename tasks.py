@@ -180,6 +180,179 @@ def clean(c: Context, yes: bool = False, backend: str | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# auth.*  (the password file: MOSQUITTO_PASSWD_FILE)
+# ---------------------------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "user": "the user name to add, or whose password to change",
+        "password_stdin": "read the password from one line of stdin instead of asking twice",
+        "iterations": "PBKDF2 iterations (default 101, what mosquitto_passwd 2.0 writes)",
+    }
+)
+@friendly
+def add_user(c: Context, user: str, password_stdin: bool = False, iterations: int = 101) -> None:
+    """Add a broker user, or change its password (asked twice, hidden; never an argument)."""
+    from adeline_infra import console, passwd
+
+    s = load_settings()
+    passwd.validate_user(user)
+    passwd.validate_iterations(iterations)
+    password = passwd.read_password(from_stdin=password_stdin)
+    is_new = passwd.add_user(s.passwd_file, user, password, iterations=iterations)
+    console.out(f"{'added' if is_new else 'updated'} user {user} in {s.passwd_file}")
+    if s.allow_anonymous:
+        console.out("the broker only asks for it with MQTT_ALLOW_ANONYMOUS=false in .env")
+    console.out("a running broker reads the file at its start: `inv services.restart`")
+
+
+@task(help={"user": "the user name to remove"})
+@friendly
+def remove_user(c: Context, user: str) -> None:
+    """Remove a broker user from the password file."""
+    from adeline_infra import console, passwd
+
+    s = load_settings()
+    passwd.delete_user(s.passwd_file, user)
+    console.out(f"removed user {user} from {s.passwd_file}")
+    console.out("a running broker reads the file at its start: `inv services.restart`")
+
+
+@task(help={"json": "print JSON instead of a table"})
+@friendly
+def list_users(c: Context, json: bool = False) -> None:
+    """List the users of the password file (names and hash scheme, never hashes)."""
+    from adeline_infra import console, passwd
+
+    s = load_settings()
+    pw = passwd.PasswordFile.load(s.passwd_file)
+    rows = pw.entries()
+    if json:
+        console.print_json(
+            {"file": str(s.passwd_file), "users": [{"user": u, "scheme": k} for u, k in rows]}
+        )
+        return
+    if not rows:
+        console.out(f"no users in {s.passwd_file}: add one with `inv auth.add-user NAME`")
+        return
+    console.table(str(s.passwd_file), ("user", "hash"), rows)
+    warning = passwd.file_mode_problem(s.passwd_file)
+    if warning:
+        console.err(f"warning: {warning}")
+
+
+# ---------------------------------------------------------------------------------------------
+# tls.*  (the certificates: MQTT_TLS_DIR)
+# ---------------------------------------------------------------------------------------------
+
+KEY_TYPE_HELP = "type of NEW keys: ec (P-256, default) or rsa (2048); existing keys are kept"
+
+
+def _print_written(report: Any) -> None:
+    from adeline_infra import console
+
+    for name, action in report.actions:
+        console.out(f"{report.out / name}: {action}")
+    for warning in report.warnings:
+        console.err(f"warning: {warning}")
+
+
+@task(
+    help={
+        "hosts": "comma-separated names/IPs the server certificate is valid for "
+        "(default: localhost,127.0.0.1,::1,mosquitto and MQTT_BROKER_HOST)",
+        "key_type": KEY_TYPE_HELP,
+        "days": "validity of the server certificate in days (default 825)",
+        "force": "replace the CA and the server key (every client must get the new ca.crt)",
+    }
+)
+@friendly
+def certs(
+    c: Context,
+    hosts: str | None = None,
+    key_type: str | None = None,
+    days: int = 825,
+    force: bool = False,
+) -> None:
+    """Create the CA (or keep it) and (re)issue the server certificate in MQTT_TLS_DIR."""
+    from adeline_infra import certs as certs_mod
+    from adeline_infra import console
+
+    s = load_settings()
+    host_list = certs_mod.parse_hosts(hosts or [*certs_mod.DEFAULT_HOSTS, s.mqtt_host])
+    report = certs_mod.make_tls_dir(
+        s.tls_dir, hosts=host_list, key_type=key_type, days=days, force=force
+    )
+    _print_written(report)
+    if not certs_mod.host_matches(host_list, s.mqtt_host):
+        console.err(f"warning: MQTT_BROKER_HOST={s.mqtt_host} is not among the hosts")
+    if not s.use_tls:
+        console.out("the broker uses them with MQTT_USE_TLS=true in .env")
+
+
+@task(
+    help={
+        "name": "the client's name: NAME.crt/NAME.key, CN=NAME",
+        "key_type": KEY_TYPE_HELP,
+        "days": "validity in days (default 825)",
+        "force": "replace NAME.key (the CA is never replaced from here)",
+    }
+)
+@friendly
+def client(
+    c: Context, name: str, key_type: str | None = None, days: int = 825, force: bool = False
+) -> None:
+    """Issue a client certificate NAME.crt/NAME.key from the CA in MQTT_TLS_DIR."""
+    from adeline_infra import certs as certs_mod
+
+    s = load_settings()
+    _print_written(certs_mod.add_client(s.tls_dir, name, key_type=key_type, days=days, force=force))
+
+
+@task(
+    help={
+        "json": "print JSON instead of text",
+        "days": "warn (exit 1) when a certificate expires within this many days (default 30)",
+    }
+)
+@friendly
+def check(c: Context, json: bool = False, days: int = 30) -> None:
+    """Show the certificates (subject, SANs, expiry); exit 1 if expiring or not for the host."""
+    from adeline_infra import certs as certs_mod
+    from adeline_infra import console
+
+    s = load_settings()
+    result = certs_mod.check(s.tls_dir, s.mqtt_host, client_name=s.tls_client_name, warn_days=days)
+    if json:
+        console.print_json(
+            {
+                "tls_dir": str(s.tls_dir),
+                "host": s.mqtt_host,
+                "ok": result.ok,
+                "certificates": [i.as_dict() for i in result.certificates],
+                "problems": result.problems,
+            }
+        )
+    else:
+        for info in result.certificates:
+            rows = [
+                ("subject", info.subject),
+                ("issuer", info.issuer),
+                ("SANs", ", ".join(info.sans) or "-"),
+                ("expires", f"{info.not_after} ({info.days_left} days)"),
+                ("key", info.key_type),
+            ]
+            console.key_values(str(s.tls_dir / info.file), rows)
+        for problem in result.problems:
+            console.err(f"problem: {problem}")
+        if result.ok:
+            console.out(f"ok: valid for {s.mqtt_host}, signed by ca.crt, none expiring soon")
+    if not result.ok:
+        raise Exit(code=1)
+
+
+# ---------------------------------------------------------------------------------------------
 # dev
 # ---------------------------------------------------------------------------------------------
 
@@ -227,4 +400,7 @@ def doctor(c: Context, json: bool = False, backend: str | None = None) -> None:
 
 services = Collection("services", up, down, restart, status, logs, clean)
 
-ns = Collection(services, dev, doctor)
+auth = Collection("auth", add_user, remove_user, list_users)
+tls = Collection("tls", certs, client, check)
+
+ns = Collection(services, auth, tls, dev, doctor)

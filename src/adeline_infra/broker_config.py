@@ -41,7 +41,11 @@ def required_files(settings: Settings) -> dict[str, Path]:
 
 
 def check_required_files(settings: Settings) -> dict[str, Path]:
-    """Raise ConfigError (exit 2) naming the command that creates the first missing file."""
+    """Raise ConfigError (exit 2) naming the command that creates the first missing file.
+
+    Also checks that our own clients will be let in (`check_credentials`): a broker that
+    refuses the readiness probe's login would start and never be ready.
+    """
     files = required_files(settings)
     for role, path in files.items():
         if path.is_file():
@@ -55,7 +59,65 @@ def check_required_files(settings: Settings) -> dict[str, Path]:
             f"MQTT_USE_TLS is true but {path} does not exist",
             hint="create the certificates with `inv tls.certs`",
         )
+    check_credentials(settings)
     return files
+
+
+def check_credentials(settings: Settings) -> None:
+    """With anonymous access off, MQTT_USERNAME/MQTT_PASSWORD must log in: check the file.
+
+    The same check the broker makes (PBKDF2 or legacy SHA512), done before it starts, so a
+    wrong .env fails in one line naming the fix instead of as a refused readiness probe.
+    """
+    if settings.allow_anonymous:
+        return
+    from . import passwd
+
+    path = settings.passwd_file
+    user = settings.username
+    if not user or not settings.password:
+        raise ConfigError(
+            "MQTT_ALLOW_ANONYMOUS is false but MQTT_USERNAME/MQTT_PASSWORD are empty, so no "
+            "client (not even the readiness check) could log in",
+            hint="set them in .env to a user of the password file (`inv auth.add-user NAME`)",
+        )
+    hashed = passwd.PasswordFile.load(path).hash_of(user)
+    if hashed is None:
+        raise ConfigError(
+            f"MQTT_USERNAME={user} is not a user of the password file {path}",
+            hint=f"add it with `inv auth.add-user {user}`",
+        )
+    if passwd.scheme_of(hashed) != "unknown" and not passwd.verify_password(
+        hashed, settings.password
+    ):
+        raise ConfigError(
+            f"MQTT_PASSWORD is not the password of user {user} in {path}",
+            hint=f"fix .env, or set a new password with `inv auth.add-user {user}`",
+        )
+
+
+def tighten_modes(files: dict[str, Path]) -> list[Path]:
+    """Make our secret files (password file, TLS key) owner-only, as mosquitto 2.0.16+ wants.
+
+    Only files we own, only on POSIX; returns the files changed. Certificates stay readable.
+    """
+    import os
+
+    changed: list[Path] = []
+    if os.name != "posix":
+        return changed
+    for role in ("passwd", "key"):
+        path = files.get(role)
+        if path is None:
+            continue
+        try:
+            st = path.stat()
+            if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+                path.chmod(0o600)
+                changed.append(path)
+        except OSError:
+            continue
+    return changed
 
 
 def _p(path: PurePath) -> str:

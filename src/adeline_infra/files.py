@@ -10,7 +10,8 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600) -> None:
     """Write `data` to `path` through a temporary file in the same folder, then replace.
 
     The file is created with `mode` (0600: owner only) before any byte is written, so a secret is
-    never visible to others, and a crash leaves either the old file or the new one.
+    never visible to others, and a crash leaves either the old file or the new one. Replacing a
+    file keeps its owner where we may (e.g. a secret chowned to the broker's user stays its).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -22,7 +23,19 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)  # os.open's mode is filtered by the umask
+        _keep_owner(path, tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _keep_owner(old: Path, new: Path) -> None:
+    if not hasattr(os, "chown"):
+        return
+    try:
+        st = old.stat()
+        if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+            os.chown(new, st.st_uid, st.st_gid)
+    except (FileNotFoundError, PermissionError):
+        pass  # a new file, or not ours to give away: it stays the writer's

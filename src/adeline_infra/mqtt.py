@@ -130,10 +130,21 @@ def probe(settings: Settings, timeout: float | None = None) -> ProbeResult:
     elapsed = time.monotonic() - start
     rc = answer.get("rc")
     if rc is None:
-        return ProbeResult(False, "accepted the connection but sent no CONNACK", elapsed=elapsed)
+        return ProbeResult(False, _no_connack(settings), elapsed=elapsed)
     if rc.is_failure:
         return ProbeResult(False, _refusal(settings, rc), refused=True, elapsed=elapsed)
     return ProbeResult(True, "answered CONNACK", elapsed=elapsed)
+
+
+def _no_connack(settings: Settings) -> str:
+    # What it usually means: a TLS listener that wants a client certificate drops us after the
+    # handshake; a TLS listener spoken to in plain TCP ignores our CONNECT.
+    if settings.use_tls:
+        return (
+            "accepted the connection but sent no CONNACK (does it require a client "
+            "certificate? see MQTT_TLS_REQUIRE_CLIENT_CERT and `inv tls.client NAME`)"
+        )
+    return "accepted the connection but sent no CONNACK (a TLS listener? see MQTT_USE_TLS)"
 
 
 def _refusal(settings: Settings, rc: Any) -> str:

@@ -156,7 +156,10 @@ class NativeBackend(Backend):
         if binary is None:
             what = f"MOSQUITTO_BIN={s.mosquitto_bin}" if s.mosquitto_bin else "mosquitto"
             raise InfraError(f"{what} was not found", hint=install_hint())
-        broker_config.check_required_files(s)
+        secrets = broker_config.check_required_files(s)
+        # mosquitto 2.0.16+ warns about secrets others can read (later versions refuse them),
+        # e.g. a password file made by `mosquitto_passwd`, which writes mode 0644.
+        broker_config.tighten_modes(secrets)
         for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
             if procs.port_in_use(port):
                 owner = procs.port_owner(port)

@@ -1,0 +1,286 @@
+"""Mosquitto password files, in pure Python (no `mosquitto_passwd` needed).
+
+Writes Mosquitto 2.0's format exactly as `mosquitto_passwd` does::
+
+    user:$7$<iterations>$<base64 salt>$<base64 PBKDF2-HMAC-SHA512(password, salt)>
+
+with a 12-byte salt (read by both 2.0 and 2.1) and 101 iterations by default. Every line this
+module does not touch is kept byte for byte: other users, legacy `$6$` lines, comments.
+
+Imports the standard library only, so `scripts/gen_passwd.py` runs without the package installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .errors import ConfigError, InfraError
+from .files import write_atomic
+
+DEFAULT_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes
+SALT_BYTES = 12  # 2.0 and 2.1 both read 12-byte salts
+MAX_ITERATIONS = 2**31 - 1  # the broker parses the count as a C int
+MAX_USER_BYTES = 65535  # the longest user name MQTT can carry
+MAX_PASSWORD_BYTES = 65535
+
+
+def validate_user(user: str) -> str:
+    """The user name unchanged, or ConfigError (exit 2) for one the broker would mis-read."""
+    if not user:
+        raise ConfigError("the user name is empty")
+    if ":" in user:
+        raise ConfigError(
+            f"the user name {user!r} contains ':', which ends a user name in the file"
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in user):
+        raise ConfigError(f"the user name {user!r} contains a control character")
+    if user != user.strip():
+        # the broker trims blanks around the name it reads, so it would never match
+        raise ConfigError(f"the user name {user!r} starts or ends with a blank")
+    if user.startswith("#"):
+        raise ConfigError(
+            f"the user name {user!r} starts with '#': the broker reads it as a comment"
+        )
+    if len(user.encode("utf-8")) > MAX_USER_BYTES:
+        raise ConfigError(f"the user name is longer than {MAX_USER_BYTES} bytes")
+    return user
+
+
+def validate_password(password: str) -> str:
+    """The password unchanged, or ConfigError (exit 2) when it cannot be used."""
+    if not password:
+        raise ConfigError("the password is empty")
+    if "\n" in password or "\r" in password or "\0" in password:
+        raise ConfigError("the password contains a line break or NUL character")
+    try:
+        size = len(password.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigError("the password is not valid text (UTF-8)") from None
+    if size > MAX_PASSWORD_BYTES:
+        raise ConfigError(f"the password is longer than {MAX_PASSWORD_BYTES} bytes")
+    return password
+
+
+def validate_iterations(iterations: int) -> int:
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise ConfigError(f"--iterations {iterations} is not valid: expected 1 to {MAX_ITERATIONS}")
+    return iterations
+
+
+def hash_password(
+    password: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None
+) -> str:
+    """The `$7$...` field for `password` (what follows `user:` on the line)."""
+    validate_iterations(iterations)
+    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations, dklen=64)
+    b64 = base64.b64encode
+    return f"$7${iterations}${b64(salt).decode('ascii')}${b64(digest).decode('ascii')}"
+
+
+def verify_password(hashed: str, password: str) -> bool:
+    """True when `password` matches a `$7$` or `$6$` field (as the broker would decide)."""
+    parts = hashed.strip().split("$")
+    try:
+        if len(parts) == 5 and parts[0] == "" and parts[1] == "7":
+            iterations = int(parts[2])
+            salt, want = base64.b64decode(parts[3]), base64.b64decode(parts[4])
+            got = hashlib.pbkdf2_hmac(
+                "sha512", password.encode("utf-8"), salt, iterations, dklen=len(want)
+            )
+            return hmac.compare_digest(got, want)
+        if len(parts) == 4 and parts[0] == "" and parts[1] == "6":
+            salt, want = base64.b64decode(parts[2]), base64.b64decode(parts[3])
+            got = hashlib.sha512(password.encode("utf-8") + salt).digest()
+            return hmac.compare_digest(got, want)
+    except (ValueError, TypeError):
+        return False
+    return False
+
+
+def scheme_of(hashed: str) -> str:
+    """`$7$` (PBKDF2-SHA512), `$6$` (legacy SHA512) or `unknown`."""
+    h = hashed.strip()
+    if h.startswith("$7$"):
+        return "pbkdf2-sha512"
+    if h.startswith("$6$"):
+        return "sha512"
+    return "unknown"
+
+
+def _user_of(line: str) -> str | None:
+    """The user a line defines, read the way the broker reads it; None for other lines."""
+    text = line.rstrip("\r\n")
+    if not text or text.startswith("#") or ":" not in text:
+        return None
+    user = text.split(":", 1)[0].strip()
+    return user or None
+
+
+@dataclass
+class PasswordFile:
+    """A password file in memory: its lines verbatim, edited line by line, saved atomically."""
+
+    path: Path
+    lines: list[str] = field(default_factory=list)  # each with its own line ending (if any)
+
+    @classmethod
+    def load(cls, path: Path | str, *, missing_ok: bool = True) -> PasswordFile:
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            if missing_ok:
+                return cls(p)
+            raise InfraError(f"the password file {p} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"the password file {p} is a folder") from None
+        except OSError as exc:
+            raise InfraError(f"cannot read the password file {p}: {exc.strerror or exc}") from None
+        # surrogateescape: bytes that are not UTF-8 survive a load/save round trip untouched
+        text = raw.decode("utf-8", "surrogateescape")
+        return cls(p, text.splitlines(keepends=True))
+
+    def users(self) -> list[str]:
+        """User names in file order (first occurrence)."""
+        seen: list[str] = []
+        for line in self.lines:
+            user = _user_of(line)
+            if user is not None and user not in seen:
+                seen.append(user)
+        return seen
+
+    def entries(self) -> list[tuple[str, str]]:
+        """(user, scheme) per user, in file order."""
+        out = []
+        for user in self.users():
+            out.append((user, scheme_of(self.hash_of(user) or "")))
+        return out
+
+    def hash_of(self, user: str) -> str | None:
+        for line in self.lines:
+            if _user_of(line) == user:
+                return line.rstrip("\r\n").split(":", 1)[1].strip()
+        return None
+
+    def __contains__(self, user: object) -> bool:
+        return isinstance(user, str) and self.hash_of(user) is not None
+
+    def set(self, user: str, password: str, *, iterations: int = DEFAULT_ITERATIONS) -> bool:
+        """Add or update `user`. True when the user was new. Other lines stay as they are."""
+        validate_user(user)
+        validate_password(password)
+        line = f"{user}:{hash_password(password, iterations=iterations)}"
+        kept: list[str] = []
+        replaced = False
+        for old in self.lines:
+            if _user_of(old) != user:
+                kept.append(old)
+            elif not replaced:  # the first line of this user takes the new hash ...
+                ending = old[len(old.rstrip("\r\n")) :] or "\n"
+                kept.append(line + ending)
+                replaced = True
+            # ... and any later duplicate goes, so no stale password keeps working
+        if not replaced:
+            if kept and not kept[-1].endswith("\n"):
+                kept[-1] += "\n"
+            kept.append(line + "\n")
+        self.lines = kept
+        return not replaced
+
+    def delete(self, user: str) -> bool:
+        """Remove every line of `user`. False when the user was not in the file."""
+        before = len(self.lines)
+        self.lines = [line for line in self.lines if _user_of(line) != user]
+        return len(self.lines) != before
+
+    def render(self) -> bytes:
+        return "".join(self.lines).encode("utf-8", "surrogateescape")
+
+    def save(self) -> None:
+        """Write atomically with mode 0600 (the broker warns about files others can read)."""
+        try:
+            write_atomic(self.path, self.render(), mode=0o600)
+        except IsADirectoryError:
+            raise ConfigError(f"the password file {self.path} is a folder") from None
+        except OSError as exc:
+            raise InfraError(
+                f"cannot write the password file {self.path}: {exc.strerror or exc}"
+            ) from None
+
+
+def add_user(
+    path: Path | str,
+    user: str,
+    password: str,
+    *,
+    iterations: int = DEFAULT_ITERATIONS,
+    create: bool = False,
+) -> bool:
+    """Add or update `user` in the file (a new file when `create` or missing). True if new."""
+    validate_user(user)
+    validate_password(password)
+    validate_iterations(iterations)
+    pw = PasswordFile(Path(path)) if create else PasswordFile.load(path)
+    is_new = pw.set(user, password, iterations=iterations)
+    pw.save()
+    return is_new
+
+
+def delete_user(path: Path | str, user: str) -> None:
+    """Remove `user`; InfraError (exit 1) when the file or the user does not exist."""
+    validate_user(user)
+    pw = PasswordFile.load(path, missing_ok=False)
+    if not pw.delete(user):
+        raise InfraError(f"user {user!r} is not in {pw.path}")
+    pw.save()
+
+
+def read_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:
+    """The new password: one line of stdin, or asked twice on the terminal without echo.
+
+    Never from argv, where `ps` would show it.
+    """
+    import sys
+
+    stream = stdin if stdin is not None else sys.stdin
+    if from_stdin:
+        line = stream.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        return validate_password(password.removesuffix("\r"))
+    if not stream.isatty():
+        raise ConfigError(
+            "no terminal to ask the password on",
+            hint="pipe it in and add --password-stdin",
+        )
+    import getpass
+
+    try:
+        first = getpass.getpass("Password: ")
+        second = getpass.getpass("Reenter password: ")
+    except EOFError:
+        raise ConfigError("no password given") from None
+    if first != second:
+        raise ConfigError("the passwords do not match")
+    return validate_password(first)
+
+
+def file_mode_problem(path: Path) -> str | None:
+    """A one-line warning when others can read the file (POSIX only), else None."""
+    if os.name != "posix":
+        return None
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if mode & 0o077:
+        return f"{path} is readable by others (mode {mode:o}): `chmod 600 {path}`"
+    return None
