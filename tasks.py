@@ -130,6 +130,22 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
         ]
         rows += [(k, v) for k, v in info["detail"].items() if v is not None]
         console.key_values("MQTT broker", rows)
+        if "go2rtc" in info:
+            g = info["go2rtc"]
+            streams = ", ".join(
+                f"{x['name']} ({x['producers']} producers, {x['consumers']} consumers)"
+                for x in g["streams"]
+            )
+            console.key_values(
+                "go2rtc",
+                [
+                    ("api", g["url"]),
+                    ("reachable", console.mark(g["reachable"])),
+                    ("version", g["version"] or "-"),
+                    ("streams", streams or "-"),
+                ]
+                + ([("problem", g["error"])] if g["error"] else []),
+            )
         if info["problem"]:
             console.err(info["problem"])
     if code:

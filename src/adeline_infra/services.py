@@ -68,6 +68,15 @@ def down(settings: Settings, backend: Backend | None = None) -> bool:
 def status(settings: Settings, backend: Backend | None = None) -> tuple[dict[str, Any], int]:
     """The broker's status as a JSON-able dict, and the exit code `services.status` uses."""
     backend, reason = (backend, "given") if backend else resolve(settings)
+    info, code = _broker_status(settings, backend, reason)
+    from . import go2rtc
+
+    if go2rtc.configured(settings):
+        info["go2rtc"] = go2rtc.status(settings)
+    return info, code
+
+
+def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[dict[str, Any], int]:
     state = backend.state()
     info: dict[str, Any] = {
         "backend": backend.name,

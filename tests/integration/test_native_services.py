@@ -51,3 +51,23 @@ def test_probe_says_refused_when_nothing_listens(env: dict[str, str]) -> None:
     result = mqtt.probe(settings_from(env), timeout=2)
     assert not result.ok
     assert "inv services.up" in result.reason
+
+
+def test_status_shows_go2rtc_when_configured(env: dict[str, str]) -> None:
+    from ..unit.test_go2rtc import Go2rtcHandler, serve
+
+    with serve(Go2rtcHandler) as url:
+        env["GO2RTC_API_URL"] = url
+        result = inv("services.status", "--json", env=env)
+        table = inv("services.status", env=env)
+    assert result.returncode == 3  # the broker is stopped; go2rtc is reported all the same
+    g = json.loads(result.stdout)["go2rtc"]
+    assert g["reachable"] is True and g["version"]
+    assert {s["name"] for s in g["streams"]} == {"camera", "idle", "busy"}
+    assert "secret" not in result.stdout  # camera credentials in producer URLs never shown
+    assert "go2rtc" in table.stdout and "camera" in table.stdout
+
+
+def test_status_leaves_go2rtc_out_when_not_configured(env: dict[str, str]) -> None:
+    result = inv("services.status", "--json", env=env)
+    assert "go2rtc" not in json.loads(result.stdout)
