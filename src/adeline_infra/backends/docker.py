@@ -254,6 +254,7 @@ def find_compose() -> list[str]:
     return choose_compose(docker_cli, v2, procs.which("docker-compose"))
 
 
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
 _PROJECT_OK = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -580,9 +581,22 @@ class DockerBackend(Backend):
             for c in containers
             if c.labels.get("com.docker.compose.service") == SERVICE
         )
+        # Anonymous volumes (an image's VOLUME not covered by a named one, e.g. go2rtc's /config)
+        # would pile up at every down: they hold nothing worth keeping, unlike the named ones.
+        anonymous = {
+            m["Name"]
+            for c in containers
+            for m in c.attrs.get("Mounts", [])
+            if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(m.get("Name", ""))
+        }
         result = self.compose("down", "--remove-orphans", extras=frozenset(EXTRAS), timeout=120)
         if result.returncode != 0:
             raise InfraError(f"docker compose down failed: {procs.last_line(result.stderr or '')}")
+        from docker.errors import DockerException
+
+        for name in anonymous:
+            with contextlib.suppress(DockerException):
+                self.client().volumes.get(name).remove()
         return was_running
 
     def clean(self) -> list[str]:
