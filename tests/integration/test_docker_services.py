@@ -117,6 +117,17 @@ def test_up_is_idempotent(denv: dict[str, str]) -> None:
     assert _status(denv)[1]["detail"]["id"] == first["id"]  # type: ignore[index]
 
 
+def test_up_with_other_settings_asks_for_a_restart(denv: dict[str, str]) -> None:
+    _up(denv)
+    changed = dict(denv, MQTT_CONNECT_TIMEOUT="4", MQTT_WS_PORT=str(free_port()))
+    result = inv("services.up", env=changed)
+    assert result.returncode == 1
+    assert "services.restart" in result.stderr
+    restarted = inv("services.restart", env=changed, timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    assert "already running" in _up(changed).stdout
+
+
 def test_status_exit_codes_and_json(denv: dict[str, str], engine: object) -> None:
     code, data = _status(denv)
     assert code == 3

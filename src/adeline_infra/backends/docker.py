@@ -380,6 +380,7 @@ class DockerBackend(Backend):
         self._client_obj: Any = None
         self._compose: list[str] | None = None
         self._restarts_at_start: int | None = None
+        self._seen: tuple[float, Any] | None = None
 
     # --- engine and compose -----------------------------------------------------------------
 
@@ -437,7 +438,15 @@ class DockerBackend(Backend):
         found = self._containers()
         # Prefer a running one (a recreate can briefly leave two).
         found.sort(key=lambda c: c.status != "running")
-        return found[0] if found else None
+        container = found[0] if found else None
+        self._seen = (time.monotonic(), container)
+        return container
+
+    def _recent_container(self) -> Any:
+        """The container as seen in the last second (`services.up` has just asked), else now."""
+        if self._seen is not None and time.monotonic() - self._seen[0] < 1.0:
+            return self._seen[1]
+        return self.container()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -506,7 +515,7 @@ class DockerBackend(Backend):
         s = self.settings
         self._check_supported(extras)
         self.client()
-        container = self.container()
+        container = self._recent_container()
         running = container is not None and container.status == "running"
         if running and not extras:
             self._restarts_at_start = container.attrs.get("RestartCount", 0)
@@ -516,12 +525,14 @@ class DockerBackend(Backend):
         text = render_config(s)
         write_atomic(self.conf, text, mode=0o644)  # no secrets in it; the container must read it
         sha = fingerprint(s, text)
+        # While compose works (~1 s), load the MQTT client the readiness probe needs next.
+        threading.Thread(target=_preload_mqtt, daemon=True).start()
         result = self.compose("up", "-d", extras=extras, timeout=900, env=self._env(sha))
         if result.returncode != 0:
             raise InfraError(self._explain_failure(result.stderr or result.stdout or ""))
-        container = self.container()
-        if container is not None:
-            self._restarts_at_start = container.attrs.get("RestartCount", 0)
+        # A container compose (re)starts begins with no restarts; a running one keeps its count.
+        self._restarts_at_start = container.attrs.get("RestartCount", 0) if running else 0
+        self._seen = None
 
     def _check_ports(self) -> None:
         s = self.settings
@@ -663,6 +674,11 @@ class DockerBackend(Backend):
                 with contextlib.suppress(Exception):
                     stream.close()
             since = time.time()
+
+
+def _preload_mqtt() -> None:
+    with contextlib.suppress(Exception):
+        import paho.mqtt.client  # noqa: F401
 
 
 def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
