@@ -21,7 +21,8 @@ if docker image inspect "$tag" >/dev/null 2>&1; then
     echo "build-mosquitto-image: $tag is present"
     exit 0
 fi
-if docker pull "$tag" >/dev/null 2>&1; then
+# Bounded: without a registry, DNS or TCP timeouts could otherwise hang CI.
+if timeout 120 docker pull "$tag" >/dev/null 2>&1; then
     echo "build-mosquitto-image: pulled $tag"
     exit 0
 fi
