@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "integration_docker"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -79,6 +79,32 @@ def integration(session: nox.Session) -> None:
         _tests(session, ["tests/integration", "-m", "integration and not docker", "-q"], shared)
     finally:
         session.run("python", "-m", "invoke", "services.down", env=env)
+
+
+_ENGINE_CHECK = (
+    "from adeline_infra.backends.docker import engine_answers, find_endpoint;"
+    "e = find_endpoint();"
+    "print('engine:', 'yes' if engine_answers(timeout=2) else 'no', e.url if e else 'none')"
+)
+
+
+@nox.session
+def integration_docker(session: nox.Session) -> None:
+    """The same services.* tests on a real Docker engine (skips loudly without one)."""
+    session.install("-e", ".[test]")
+    answer = session.run("python", "-c", _ENGINE_CHECK, silent=True) or ""
+    required = os.environ.get("ADELINE_REQUIRE_DOCKER") == "1"
+    if "engine: yes" not in answer:
+        where = answer.strip().rsplit(" ", 1)[-1] if answer.strip() else "none"
+        reason = f"no Docker engine answers (endpoint: {where}); start one with .ci/start-docker.sh"
+        if required:
+            session.error(f"ADELINE_REQUIRE_DOCKER=1 but {reason}")
+        session.skip(reason)
+    _tests(
+        session,
+        ["tests/integration", "-m", "docker", "-q"],
+        {"ADELINE_REQUIRE_DOCKER": "1" if required else "0"},
+    )
 
 
 @nox.session

@@ -1,0 +1,697 @@
+"""The Docker backend: the broker in a container, run by Docker Compose.
+
+- Compose (`docker compose` v2, else `docker-compose` v1) starts and stops it from
+  `docker/adeline/docker-compose.mqtt.yml`, as a user could by hand.
+- The Docker SDK answers what CLI text would only describe: is the engine up, the container's
+  state and health, and its log (followed in a thread, so Ctrl+C ends it at once everywhere).
+- The broker's mosquitto.conf is rendered from settings (the same renderer as the native
+  backend, with the paths files have inside the container) into `ADELINE_STATE_DIR/docker/`,
+  and the compose file mounts it through `MOSQUITTO_CONFIG`.
+- The compose project is named per checkout (`COMPOSE_PROJECT_NAME`, else
+  `adeline-<folder>-<hash of the path>`) so two clones never fight over one container.
+
+Importing this module is cheap: the SDK is imported only when the engine is actually used, and
+`engine_answers()` (for `BROKER_BACKEND=auto`) pings the engine's socket directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from .. import broker_config, procs
+from ..errors import ConfigError, InfraError
+from ..files import write_atomic
+from .base import Backend, BrokerState
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+COMPOSE_FILE = Path("docker") / "adeline" / "docker-compose.mqtt.yml"
+SERVICE = "mosquitto"
+EXTRAS = {"go2rtc": "go2rtc"}  # `services.up --with NAME` -> compose profile
+FINGERPRINT_LABEL = "org.adeline.config-sha"
+
+# Where things live inside the container (the image's layout, as in eclipse-mosquitto).
+CONTAINER_PORT = 1883
+CONTAINER_WS_PORT = 9001
+CONTAINER_DATA = PurePosixPath("/mosquitto/data")
+# The secure broker mounts the password file and the TLS folder here (read-only).
+CONTAINER_SECRETS = PurePosixPath("/mosquitto/secrets")
+
+_NPIPE = r"\\.\pipe\docker_engine"
+_POSIX_SOCKETS = (
+    "/var/run/docker.sock",
+    "$XDG_RUNTIME_DIR/docker.sock",  # rootless Docker
+    "~/.docker/run/docker.sock",  # Docker Desktop (macOS, Linux)
+    "~/.colima/default/docker.sock",
+    "~/.rd/docker.sock",  # Rancher Desktop
+    "~/.orbstack/run/docker.sock",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the engine (no SDK)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the Docker engine should answer, and where we learned it (for error messages)."""
+
+    url: str  # unix:///path, tcp://host:port, npipe:////./pipe/docker_engine, ssh://...
+    source: str
+
+
+def _context_host(environ: Mapping[str, str], home: Path) -> Endpoint | None:
+    """The endpoint of the active `docker context` (what the docker CLI would use), if any."""
+    config_dir = Path(environ.get("DOCKER_CONFIG") or home / ".docker")
+    name = environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((config_dir / "config.json").read_text("utf-8")).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    if not name or name == "default":
+        return None
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
+    meta = config_dir / "contexts" / "meta" / digest / "meta.json"
+    try:
+        host = json.loads(meta.read_text("utf-8"))["Endpoints"]["docker"]["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Endpoint(host, f"docker context {name!r}") if host else None
+
+
+def find_endpoint(
+    environ: Mapping[str, str] | None = None,
+    *,
+    home: Path | None = None,
+    windows: bool = procs.WINDOWS,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> Endpoint | None:
+    """DOCKER_HOST, else the active docker context, else the first default socket that exists.
+
+    None means there is no engine endpoint at all (nothing to ask, nothing to import).
+    """
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return Endpoint(env["DOCKER_HOST"], "DOCKER_HOST")
+    home = Path.home() if home is None else home
+    context = _context_host(env, home)
+    if context:
+        return context
+    if windows:
+        return Endpoint("npipe:////./pipe/docker_engine", "the default") if exists(_NPIPE) else None
+    for candidate in _POSIX_SOCKETS:
+        if candidate.startswith("$XDG_RUNTIME_DIR"):
+            runtime = env.get("XDG_RUNTIME_DIR")
+            if not runtime:
+                continue
+            path = runtime + candidate[len("$XDG_RUNTIME_DIR") :]
+        else:
+            path = candidate.replace("~", str(home), 1)
+        if exists(path):
+            return Endpoint(f"unix://{path}", "the default socket")
+    return None
+
+
+def _raw_ping(endpoint: Endpoint, timeout: float) -> bool | None:
+    """GET /_ping over a plain socket (unix or tcp without TLS). None: needs the SDK to tell."""
+    parsed = urlparse(endpoint.url)
+    sock: socket.socket
+    try:
+        if parsed.scheme == "unix" and hasattr(socket, "AF_UNIX"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(parsed.path)
+        elif parsed.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
+            sock = socket.create_connection(
+                (parsed.hostname or "localhost", parsed.port or 2375), timeout=timeout
+            )
+        else:
+            return None
+    except OSError:
+        return False
+    with sock:
+        try:
+            sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            head = sock.recv(64)
+        except OSError:
+            return False
+    return head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n", 1)[0]
+
+
+def engine_answers(timeout: float = 1.0) -> bool:
+    """True when a Docker engine answers a ping. Cheap: no SDK unless the transport needs it."""
+    endpoint = find_endpoint()
+    if endpoint is None:
+        return False
+    answered = _raw_ping(endpoint, timeout)
+    if answered is not None:
+        return answered
+    try:
+        _connect(endpoint, timeout)
+    except InfraError:
+        return False
+    return True
+
+
+def no_engine_hint() -> str:
+    if sys.platform == "darwin" or procs.WINDOWS:
+        start = "start Docker Desktop"
+    else:
+        start = "start it (`sudo systemctl start docker`, or Docker Desktop)"
+    return f"{start}, or use the mosquitto binary with BROKER_BACKEND=native"
+
+
+def _connect(endpoint: Endpoint, timeout: float) -> Any:
+    """A docker SDK client that has talked to the engine, or InfraError in one line."""
+    from docker.errors import DockerException
+
+    import docker
+
+    try:
+        if endpoint.source == "DOCKER_HOST":
+            client = docker.from_env(timeout=max(int(timeout), 1))  # honours DOCKER_TLS_VERIFY
+        else:
+            client = docker.DockerClient(base_url=endpoint.url, timeout=max(int(timeout), 1))
+    except DockerException as exc:
+        reason = _short_reason(exc)
+        raise InfraError(
+            f"the Docker engine at {endpoint.url} (from {endpoint.source}) is not answering"
+            f" ({reason})",
+            hint=no_engine_hint()
+            if endpoint.source != "DOCKER_HOST"
+            else "start it, fix or unset DOCKER_HOST, or use BROKER_BACKEND=native",
+        ) from None
+    return client
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in (
+        "No such file or directory",
+        "Connection refused",
+        "Permission denied",
+        "timed out",
+        "Name or service not known",
+    ):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    text = re.sub(r"\s+", " ", text)
+    return text[:120] + ("..." if len(text) > 120 else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Compose: which command, which project, which environment (pure logic, unit-tested)
+# ---------------------------------------------------------------------------------------------
+
+
+def choose_compose(docker_cli: str | None, v2_works: bool, v1_cli: str | None) -> list[str]:
+    """`docker compose` (v2) when the plugin works, else `docker-compose` (v1), else an error."""
+    if docker_cli and v2_works:
+        return [docker_cli, "compose"]
+    if v1_cli:
+        return [v1_cli]
+    raise InfraError("Docker Compose is not installed", hint=compose_install_hint())
+
+
+def compose_install_hint() -> str:
+    if sys.platform == "darwin" or procs.WINDOWS:
+        return "install or update Docker Desktop (it includes `docker compose`)"
+    return (
+        "install the Compose plugin (`sudo apt install docker-compose-plugin` from Docker's "
+        "repository) or `sudo apt install docker-compose`"
+    )
+
+
+def find_compose() -> list[str]:
+    """The compose command on this machine (runs `docker compose version` once, ~30 ms)."""
+    docker_cli = procs.which("docker")
+    v2 = False
+    if docker_cli:
+        try:
+            v2 = (
+                procs.run([docker_cli, "compose", "version"], check=False, timeout=20).returncode
+                == 0
+            )
+        except InfraError:
+            v2 = False
+    return choose_compose(docker_cli, v2, procs.which("docker-compose"))
+
+
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
+_PROJECT_OK = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def project_name(settings: Settings) -> str:
+    """COMPOSE_PROJECT_NAME, else `adeline-<folder>-<8 hex of the checkout's path>`."""
+    if settings.compose_project:
+        name = settings.compose_project.strip()
+        if not _PROJECT_OK.match(name):
+            raise ConfigError(
+                f"COMPOSE_PROJECT_NAME={name!r} is not valid: expected lowercase letters, "
+                "digits, '-' and '_', starting with a letter or digit"
+            )
+        return name
+    folder = re.sub(r"[^a-z0-9]+", "-", settings.root.name.lower()).strip("-")[:24].strip("-")
+    parts = (
+        ["adeline", folder, settings.checkout_id] if folder else ["adeline", settings.checkout_id]
+    )
+    return "-".join(parts)
+
+
+def render_config(settings: Settings) -> str:
+    """The broker's mosquitto.conf with the paths and ports it has inside the container.
+
+    No `user` line: like the official image, mosquitto starts as root and drops to the
+    `mosquitto` user (uid 1883), who owns the data volume.
+    """
+    paths = broker_config.BrokerPaths(
+        data_dir=CONTAINER_DATA,
+        passwd_file=CONTAINER_SECRETS / "passwd",
+        ca_file=CONTAINER_SECRETS / "tls" / "ca.crt",
+        cert_file=CONTAINER_SECRETS / "tls" / "server.crt",
+        key_file=CONTAINER_SECRETS / "tls" / "server.key",
+    )
+    return broker_config.render(settings, paths, port=CONTAINER_PORT, ws_port=CONTAINER_WS_PORT)
+
+
+def fingerprint(settings: Settings, config_text: str) -> str:
+    """What the container must be recreated for: its config, image and published ports."""
+    key = "\n".join(
+        [config_text, settings.mosquitto_image, str(settings.mqtt_port), str(settings.ws_port)]
+    )
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def compose_args(
+    compose: list[str], compose_file: Path, project: str, extras: frozenset[str], *action: str
+) -> list[str]:
+    """`<compose> -f FILE -p PROJECT [--profile P ...] ACTION...` (same for v1 and v2)."""
+    args = [*compose, "-f", str(compose_file), "-p", project]
+    for extra in sorted(extras):
+        args += ["--profile", EXTRAS[extra]]
+    return [*args, *action]
+
+
+def compose_env(
+    settings: Settings,
+    *,
+    config_path: Path,
+    config_sha: str,
+    endpoint: Endpoint | None,
+    base: Mapping[str, str],
+) -> dict[str, str]:
+    """The environment compose runs with: what the compose file interpolates, from settings."""
+    env = dict(base)
+    env.update(
+        MOSQUITTO_IMAGE=settings.mosquitto_image,
+        MQTT_BROKER_PORT=str(settings.mqtt_port),
+        MQTT_WS_PORT=str(settings.ws_port),
+        MOSQUITTO_CONFIG=config_path.as_posix(),
+        ADELINE_CONFIG_SHA=config_sha,
+    )
+    api_port = urlparse(settings.go2rtc_api_url).port
+    if api_port:
+        env["GO2RTC_API_PORT"] = str(api_port)
+    # go2rtc reads the camera credentials from its environment: never from argv or a file.
+    for var, value in (
+        ("RTSP_SOURCE_USERNAME", settings.rtsp_username),
+        ("RTSP_SOURCE_PASSWORD", settings.rtsp_password),
+    ):
+        if value:
+            env[var] = value
+    if endpoint is not None and "DOCKER_HOST" not in env:
+        env["DOCKER_HOST"] = endpoint.url  # compose talks to the engine the SDK checked
+    env.pop("COMPOSE_PROJECT_NAME", None)  # `-p` says it
+    return env
+
+
+def _parse_time(text: str | None) -> float | None:
+    """Docker's RFC 3339 time with nanoseconds -> epoch seconds (None for the zero time)."""
+    if not text or text.startswith("0001-"):
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", text)
+    if not match:
+        return None
+    from datetime import datetime, timezone
+
+    whole = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    zone = match.group(3) or "Z"
+    if zone == "Z":
+        offset = 0
+    else:
+        sign = 1 if zone[0] == "+" else -1
+        offset = sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    fraction = float("0." + match.group(2)) if match.group(2) else 0.0
+    return whole.replace(tzinfo=timezone.utc).timestamp() - offset + fraction
+
+
+# ---------------------------------------------------------------------------------------------
+# The backend
+# ---------------------------------------------------------------------------------------------
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.project = project_name(settings)
+        self.compose_file = settings.root / COMPOSE_FILE
+        self.dir: Path = settings.state_dir / "docker"
+        self.conf = self.dir / "mosquitto.conf"
+        self._endpoint: Endpoint | None = None
+        self._client_obj: Any = None
+        self._compose: list[str] | None = None
+        self._restarts_at_start: int | None = None
+        self._seen: tuple[float, Any] | None = None
+
+    # --- engine and compose -----------------------------------------------------------------
+
+    def client(self) -> Any:
+        """The SDK client; InfraError in one line naming Docker when no engine answers."""
+        if self._client_obj is None:
+            endpoint = find_endpoint()
+            if endpoint is None:
+                raise InfraError(
+                    "no Docker engine found (DOCKER_HOST is not set and there is no Docker socket)",
+                    hint=no_engine_hint(),
+                )
+            self._endpoint = endpoint
+            self._client_obj = _connect(endpoint, timeout=10)
+        return self._client_obj
+
+    def compose(
+        self,
+        *action: str,
+        extras: frozenset[str] = frozenset(),
+        timeout: float = 120,
+        env: Mapping[str, str] | None = None,
+    ) -> Any:
+        if self._compose is None:
+            self._compose = find_compose()
+        args = compose_args(self._compose, self.compose_file, self.project, extras, *action)
+        return procs.run(
+            args, env=env or self._env(), check=False, timeout=timeout, cwd=self.compose_file.parent
+        )
+
+    def _env(self, config_sha: str = "") -> dict[str, str]:
+        by_hand = self.compose_file.parent / "mosquitto.conf"
+        return compose_env(
+            self.settings,
+            config_path=self.conf if self.conf.is_file() else by_hand,
+            config_sha=config_sha,
+            endpoint=self._endpoint,
+            base=os.environ,
+        )
+
+    def _containers(self, service: str | None = SERVICE) -> list[Any]:
+        labels = [f"com.docker.compose.project={self.project}"]
+        if service:
+            labels.append(f"com.docker.compose.service={service}")
+        from docker.errors import DockerException
+
+        try:
+            return list(self.client().containers.list(all=True, filters={"label": labels}))
+        except DockerException as exc:
+            raise InfraError(
+                f"the Docker engine failed to list containers ({_short_reason(exc)})"
+            ) from None
+
+    def container(self) -> Any:
+        found = self._containers()
+        # Prefer a running one (a recreate can briefly leave two).
+        found.sort(key=lambda c: c.status != "running")
+        container = found[0] if found else None
+        self._seen = (time.monotonic(), container)
+        return container
+
+    def _recent_container(self) -> Any:
+        """The container as seen in the last second (`services.up` has just asked), else now."""
+        if self._seen is not None and time.monotonic() - self._seen[0] < 1.0:
+            return self._seen[1]
+        return self.container()
+
+    # --- state ------------------------------------------------------------------------------
+
+    def state(self) -> BrokerState:
+        container = self.container()
+        detail: dict[str, Any] = {"project": self.project}
+        if container is None:
+            detail["container"] = None
+            return BrokerState(self.name, False, detail=detail)
+        attrs = container.attrs
+        st = attrs.get("State", {})
+        health = (st.get("Health") or {}).get("Status")
+        detail.update(
+            container=container.name,
+            id=container.short_id,
+            image=attrs.get("Config", {}).get("Image"),
+            container_state=container.status,
+            health=health,
+            restarts=attrs.get("RestartCount", 0),
+        )
+        running = container.status == "running"
+        return BrokerState(
+            self.name,
+            running,
+            started_at=_parse_time(st.get("StartedAt")) if running else None,
+            detail=detail,
+        )
+
+    def alive(self) -> bool:
+        container = self.container()
+        if container is None or container.status not in ("running", "created"):
+            return False
+        restarts = container.attrs.get("RestartCount", 0)
+        return self._restarts_at_start is None or restarts <= self._restarts_at_start
+
+    def config_mismatch(self) -> str | None:
+        container = self.container()
+        if container is None or container.status != "running":
+            return None
+        want = fingerprint(self.settings, render_config(self.settings))
+        have = (container.labels or {}).get(FINGERPRINT_LABEL)
+        if have != want:
+            return (
+                f"the running Docker broker (container {container.name}) was started with other "
+                "settings: run `inv services.restart` to apply .env"
+            )
+        return None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def _check_supported(self, extras: frozenset[str]) -> None:
+        unknown = sorted(extras - set(EXTRAS))
+        if unknown:
+            raise ConfigError(
+                f"unknown service {', '.join(unknown)} for --with: expected {', '.join(EXTRAS)}"
+            )
+        needed = broker_config.required_files(self.settings)
+        if needed:
+            # Placeholder for the secure broker: mount the files under CONTAINER_SECRETS.
+            raise InfraError(
+                "the Docker backend does not mount the password file or TLS certificates yet",
+                hint="use BROKER_BACKEND=native for a broker with a password file or TLS",
+            )
+
+    def start(self, *, extras: frozenset[str] = frozenset()) -> None:
+        s = self.settings
+        self._check_supported(extras)
+        self.client()
+        container = self._recent_container()
+        running = container is not None and container.status == "running"
+        if running and not extras:
+            self._restarts_at_start = container.attrs.get("RestartCount", 0)
+            return
+        if not running:
+            self._check_ports()
+        text = render_config(s)
+        write_atomic(self.conf, text, mode=0o644)  # no secrets in it; the container must read it
+        sha = fingerprint(s, text)
+        # While compose works (~1 s), load the MQTT client the readiness probe needs next.
+        threading.Thread(target=_preload_mqtt, daemon=True).start()
+        result = self.compose("up", "-d", extras=extras, timeout=900, env=self._env(sha))
+        if result.returncode != 0:
+            raise InfraError(self._explain_failure(result.stderr or result.stdout or ""))
+        # A container compose (re)starts begins with no restarts; a running one keeps its count.
+        self._restarts_at_start = container.attrs.get("RestartCount", 0) if running else 0
+        self._seen = None
+
+    def _check_ports(self) -> None:
+        s = self.settings
+        for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
+            if procs.port_in_use(port):
+                owner = procs.port_owner(port)
+                user = self._container_publishing(port)
+                if user:
+                    by = f" by container {user}"
+                elif owner:
+                    by = f" by {owner}"
+                else:
+                    by = " by another program"
+                raise InfraError(
+                    f"port {port} is already in use{by}",
+                    hint=f"stop it or choose another port with {var} in .env",
+                )
+
+    def _container_publishing(self, port: int) -> str | None:
+        try:
+            for container in self.client().containers.list():
+                for bindings in (container.ports or {}).values():
+                    if any(b.get("HostPort") == str(port) for b in bindings or ()):
+                        project = container.labels.get("com.docker.compose.project")
+                        return f"{container.name}" + (
+                            f" (compose project {project})" if project else ""
+                        )
+        except Exception:  # only a nicer message; the port check itself already failed
+            return None
+        return None
+
+    def _explain_failure(self, output: str) -> str:
+        lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower() or "denied" in ln.lower()]
+        detail = (errors or lines or ["no output"])[-1]
+        image = self.settings.mosquitto_image
+        from docker.errors import DockerException
+
+        try:
+            self.client().images.get(image)
+            have_image = True
+        except DockerException:
+            have_image = False
+        if not have_image:
+            return (
+                f"the image {image} is not on this machine and could not be pulled ({detail}): "
+                "check the network, or set MOSQUITTO_IMAGE to an image you have"
+            )
+        return f"docker compose could not start the broker: {detail}"
+
+    def stop(self) -> bool:
+        containers = self._containers(service=None)
+        if not containers:
+            return False
+        was_running = any(
+            c.status == "running"
+            for c in containers
+            if c.labels.get("com.docker.compose.service") == SERVICE
+        )
+        # Anonymous volumes (an image's VOLUME not covered by a named one, e.g. go2rtc's /config)
+        # would pile up at every down: they hold nothing worth keeping, unlike the named ones.
+        anonymous = {
+            m["Name"]
+            for c in containers
+            for m in c.attrs.get("Mounts", [])
+            if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(m.get("Name", ""))
+        }
+        result = self.compose("down", "--remove-orphans", extras=frozenset(EXTRAS), timeout=120)
+        if result.returncode != 0:
+            raise InfraError(f"docker compose down failed: {procs.last_line(result.stderr or '')}")
+        from docker.errors import DockerException
+
+        for name in anonymous:
+            with contextlib.suppress(DockerException):
+                self.client().volumes.get(name).remove()
+        return was_running
+
+    def clean(self) -> list[str]:
+        label = f"com.docker.compose.project={self.project}"
+        volumes = self.client().volumes.list(filters={"label": label})
+        if not volumes and not self._containers(service=None):
+            return []
+        result = self.compose(
+            "down", "-v", "--remove-orphans", extras=frozenset(EXTRAS), timeout=120
+        )
+        if result.returncode != 0:
+            raise InfraError(
+                f"docker compose down -v failed: {procs.last_line(result.stderr or '')}"
+            )
+        from docker.errors import NotFound
+
+        for volume in self.client().volumes.list(filters={"label": label}):
+            with contextlib.suppress(NotFound):
+                volume.remove()
+        return [f"volume {v.name}" for v in volumes]
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def log_tail(self, lines: int) -> list[str]:
+        container = self.container()
+        if container is None or lines <= 0:
+            return []
+        raw = container.logs(stdout=True, stderr=True, tail=lines)
+        return raw.decode("utf-8", "replace").splitlines()
+
+    def follow_logs(self, tail: int) -> Iterator[str]:
+        """The container's log as it grows, across restarts, until the caller stops (Ctrl+C).
+
+        The SDK's stream blocks in a socket read that Ctrl+C cannot always interrupt (Windows),
+        so a daemon thread reads it and this generator waits on a queue with a timeout.
+        """
+        lines: queue.Queue[str | None] = queue.Queue()
+        first = True
+        since: float | None = None
+        while True:
+            container = self.container()
+            if container is None or container.status not in ("running", "restarting"):
+                if first:
+                    yield from self.log_tail(tail)
+                    first = False
+                    since = time.time()
+                time.sleep(0.5)  # wait for the broker to be started again
+                continue
+            kwargs: dict[str, Any] = {"tail": tail} if first else {"since": int(since or 0)}
+            first = False
+            stream = container.logs(stdout=True, stderr=True, stream=True, follow=True, **kwargs)
+            reader = threading.Thread(target=_pump, args=(stream, lines), daemon=True)
+            reader.start()
+            try:
+                while True:
+                    try:
+                        line = lines.get(timeout=0.5)
+                    except queue.Empty:
+                        continue
+                    if line is None:  # the container stopped: wait for the next one
+                        break
+                    yield line
+            finally:
+                with contextlib.suppress(Exception):
+                    stream.close()
+            since = time.time()
+
+
+def _preload_mqtt() -> None:
+    with contextlib.suppress(Exception):
+        import paho.mqtt.client  # noqa: F401
+
+
+def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
+    pending = ""
+    try:
+        for chunk in stream:
+            pending += chunk.decode("utf-8", "replace")
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                lines.put(line)
+    except Exception:
+        pass
+    finally:
+        if pending:
+            lines.put(pending)
+        lines.put(None)

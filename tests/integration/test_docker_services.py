@@ -1,0 +1,291 @@
+"""services.* through the Docker backend on a real engine, as a user runs them (`inv ...`).
+
+The same behaviours as the native backend's tests. Each test has its own compose project
+(COMPOSE_PROJECT_NAME), random host ports, and removes its containers, network and volumes.
+
+Without an engine (or without the broker image) these tests skip and say why; with
+ADELINE_REQUIRE_DOCKER=1 (CI, after .ci/start-docker.sh) they fail instead, so a CI run
+can never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adeline_infra import mqtt
+from adeline_infra.backends import docker as dk
+
+from ..conftest import settings_from
+from ..helpers import ROOT, base_env, free_port, inv
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+IMAGE = "eclipse-mosquitto:2.0"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("ADELINE_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"ADELINE_REQUIRE_DOCKER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def engine() -> object:
+    """The SDK client of a live engine with the broker image and Compose, else skip (loudly)."""
+    if not dk.engine_answers(timeout=2):
+        _unavailable("no Docker engine answers (start one: .ci/start-docker.sh or Docker Desktop)")
+    try:
+        dk.find_compose()
+    except Exception as exc:
+        _unavailable(f"no Docker Compose: {exc}")
+    import docker
+
+    client = docker.from_env() if os.environ.get("DOCKER_HOST") else None
+    if client is None:
+        endpoint = dk.find_endpoint()
+        assert endpoint is not None
+        client = docker.DockerClient(base_url=endpoint.url)
+    try:
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        _unavailable(f"the image {IMAGE} is missing (make it: .ci/build-mosquitto-image.sh)")
+    return client
+
+
+def _remove_project(client: object, project: str) -> None:
+    """Whatever the test left: containers, networks, volumes of its compose project."""
+    label = {"label": f"com.docker.compose.project={project}"}
+    for container in client.containers.list(all=True, filters=label):  # type: ignore[attr-defined]
+        container.remove(force=True)
+    for network in client.networks.list(filters=label):  # type: ignore[attr-defined]
+        network.remove()
+    for volume in client.volumes.list(filters=label):  # type: ignore[attr-defined]
+        volume.remove(force=True)
+
+
+@pytest.fixture
+def denv(engine: object, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Environment for `inv`: the Docker backend, its own compose project and ports."""
+    project = f"adeline-test-{secrets.token_hex(4)}"
+    env = base_env(tmp_path, BROKER_BACKEND="docker", COMPOSE_PROJECT_NAME=project)
+    try:
+        yield env
+    finally:
+        inv("services.clean", "--yes", env=env)
+        _remove_project(engine, project)
+
+
+def _status(env: dict[str, str]) -> tuple[int, dict[str, object]]:
+    result = inv("services.status", "--json", env=env)
+    return result.returncode, json.loads(result.stdout)
+
+
+def _up(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = inv("services.up", *args, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+# --- the behaviours -----------------------------------------------------------------------------
+
+
+def test_up_answers_connack_at_once(denv: dict[str, str]) -> None:
+    result = _up(denv)
+    assert "ready" in result.stdout and "docker" in result.stdout
+    assert mqtt.probe(settings_from(denv), timeout=2).ok
+
+
+def test_up_is_idempotent(denv: dict[str, str]) -> None:
+    _up(denv)
+    first = _status(denv)[1]["detail"]
+    again = _up(denv)
+    assert "already running" in again.stdout
+    assert _status(denv)[1]["detail"]["id"] == first["id"]  # type: ignore[index]
+
+
+def test_up_with_other_settings_asks_for_a_restart(denv: dict[str, str]) -> None:
+    _up(denv)
+    changed = dict(denv, MQTT_CONNECT_TIMEOUT="4", MQTT_WS_PORT=str(free_port()))
+    result = inv("services.up", env=changed)
+    assert result.returncode == 1
+    assert "services.restart" in result.stderr
+    restarted = inv("services.restart", env=changed, timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    assert "already running" in _up(changed).stdout
+
+
+def test_status_exit_codes_and_json(denv: dict[str, str], engine: object) -> None:
+    code, data = _status(denv)
+    assert code == 3
+    assert data["backend"] == "docker" and data["running"] is False
+    _up(denv)
+    code, data = _status(denv)
+    assert code == 0
+    assert data["backend"] == "docker"
+    assert data["running"] is True and data["healthy"] is True
+    assert str(data["version"]).startswith("2.")
+    detail = data["detail"]
+    assert isinstance(detail, dict)
+    assert detail["project"] == denv["COMPOSE_PROJECT_NAME"]
+    assert detail["container_state"] == "running"
+    assert detail["health"] in ("starting", "healthy")
+    # The compose healthcheck (an MQTT round trip inside the container) turns healthy.
+    container = engine.containers.get(detail["id"])  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 60
+    while container.attrs["State"]["Health"]["Status"] != "healthy":
+        assert container.attrs["State"]["Health"]["Status"] != "unhealthy"
+        assert time.monotonic() < deadline, "healthcheck never turned healthy"
+        time.sleep(0.5)  # Docker runs the check on its own clock (every 5 s)
+        container.reload()
+    assert _status(denv)[1]["detail"]["health"] == "healthy"  # type: ignore[index]
+
+
+def test_logs_show_the_start_line_while_it_runs(denv: dict[str, str]) -> None:
+    _up(denv)
+    tail = inv("services.logs", "--tail", "50", env=denv)
+    assert tail.returncode == 0, tail.stderr
+    assert "mosquitto version 2." in tail.stdout and "running" in tail.stdout
+
+    if sys.platform == "win32":
+        return
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "services.logs", "--follow", "--tail", "20"],
+        cwd=ROOT,
+        env=denv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in follow.stdout],  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
+    try:
+        _wait_for_line(lines, "running", 30)
+        # A new client shows up in the followed log while the broker keeps running.
+        mqtt.probe(settings_from(denv), timeout=2)
+        _wait_for_line(lines, "New client connected", 30)
+        follow.send_signal(signal.SIGINT)  # Ctrl+C
+        assert follow.wait(timeout=15) == 0
+        assert "Traceback" not in follow.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+
+
+def _wait_for_line(lines: queue.Queue[str], text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            raise AssertionError(f"no log line with {text!r} within {timeout} s") from None
+        if text in line:
+            return line
+
+
+def test_retained_message_survives_down_up_and_clean_removes_it(denv: dict[str, str]) -> None:
+    s = settings_from(denv)
+    topic = f"adeline/test/{secrets.token_hex(4)}"
+    _up(denv)
+    with mqtt.session(s, "test") as client:
+        client.publish(topic, b"kept", qos=1, retain=True).wait_for_publish(5)
+
+    down = inv("services.down", env=denv)
+    assert down.returncode == 0, down.stderr
+    assert "data kept" in down.stdout
+    assert _status(denv)[0] == 3
+    _up(denv)
+    assert mqtt.retained(s, [topic]) == {topic: b"kept"}
+
+    cleaned = inv("services.clean", "--yes", env=denv)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "volume" in cleaned.stdout
+    _up(denv)
+    assert mqtt.retained(s, [topic]) == {}
+
+
+def test_busy_port_is_one_clear_line(denv: dict[str, str]) -> None:
+    with socket.socket() as holder:
+        holder.bind(("", int(denv["MQTT_BROKER_PORT"])))
+        holder.listen(1)
+        result = inv("services.up", env=denv)
+    assert result.returncode == 1
+    assert f"port {denv['MQTT_BROKER_PORT']} is already in use" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_with_go2rtc_starts_the_profile_and_down_removes_it(
+    denv: dict[str, str], engine: object
+) -> None:
+    # go2rtc's image cannot be pulled here: any local image stands in for it, because what is
+    # tested is the wiring (profile started on request, published ports, removed by down).
+    env = dict(
+        denv,
+        GO2RTC_IMAGE=IMAGE,
+        GO2RTC_RTSP_PORT=str(free_port()),
+        GO2RTC_API_URL=f"http://localhost:{free_port()}",
+    )
+    _up(env, "--with", "go2rtc")
+    label = {"label": f"com.docker.compose.project={env['COMPOSE_PROJECT_NAME']}"}
+    services = {
+        c.labels["com.docker.compose.service"]
+        for c in engine.containers.list(all=True, filters=label)  # type: ignore[attr-defined]
+    }
+    assert services == {"mosquitto", "go2rtc"}
+    assert inv("services.down", env=env).returncode == 0
+    assert engine.containers.list(all=True, filters=label) == []  # type: ignore[attr-defined]
+
+
+def test_unknown_extra_service_is_a_usage_error(denv: dict[str, str]) -> None:
+    result = inv("services.up", "--with", "nope", env=denv)
+    assert result.returncode == 2
+    assert "go2rtc" in result.stderr
+
+
+# --- without an engine ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["unix:///nonexistent.sock", "tcp"])
+def test_engine_down_is_one_line_naming_docker(tmp_path: Path, where: str) -> None:
+    host = f"tcp://127.0.0.1:{free_port()}" if where == "tcp" else where
+    env = base_env(tmp_path, BROKER_BACKEND="docker", DOCKER_HOST=host)
+    for task in ("services.up", "services.status", "services.down"):
+        result = inv(task, env=env)
+        assert result.returncode == 1, (task, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "Docker engine" in lines[0] and host in lines[0]
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (v1) not installed")
+def test_compose_file_is_valid_for_compose_v1(tmp_path: Path) -> None:
+    for profile in ([], ["--profile", "go2rtc"]):
+        result = subprocess.run(
+            ["docker-compose", "-f", str(ROOT / dk.COMPOSE_FILE), *profile, "config", "--services"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "mosquitto" in result.stdout.split()
+        if profile:
+            assert set(result.stdout.split()) == {"mosquitto", "go2rtc"}
