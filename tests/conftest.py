@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,9 @@ def settings_from(env: dict[str, str]) -> Settings:
     return settings_mod.load(ROOT, environ=env)
 
 
-@pytest.fixture
-def native_broker(env: dict[str, str]) -> Iterator[Settings]:
-    """A real mosquitto on random ports (native backend), ready (CONNACK) when the test starts."""
+@contextmanager
+def running_broker(env: dict[str, str]) -> Iterator[Settings]:
+    """A real mosquitto on the env's random ports (native backend), stopped afterwards."""
     s = settings_from(env)
     services.up(s, timeout=15)
     try:
@@ -34,20 +36,20 @@ def native_broker(env: dict[str, str]) -> Iterator[Settings]:
 
 
 @pytest.fixture
+def native_broker(env: dict[str, str]) -> Iterator[Settings]:
+    """A real mosquitto on random ports (native backend), ready (CONNACK) when the test starts."""
+    with running_broker(env) as s:
+        yield s
+
+
+@pytest.fixture
 def shared_broker(tmp_path: Path) -> Iterator[Settings]:
     """The broker the `integration` nox session started (ADELINE_TEST_BROKER=host:port), reused
     as it is; without one, a broker of our own. For tests that leave no retained state behind."""
-    import os
-
     shared = os.environ.get("ADELINE_TEST_BROKER")
-    if not shared:
-        env = base_env(tmp_path)
-        s = settings_from(env)
-        services.up(s, timeout=15)
-        try:
-            yield s
-        finally:
-            services.down(s)
+    if shared:
+        host, _, port = shared.rpartition(":")
+        yield settings_from(base_env(tmp_path, MQTT_BROKER_HOST=host, MQTT_BROKER_PORT=port))
         return
-    host, _, port = shared.rpartition(":")
-    yield settings_from(base_env(tmp_path, MQTT_BROKER_HOST=host, MQTT_BROKER_PORT=port))
+    with running_broker(base_env(tmp_path)) as s:
+        yield s
