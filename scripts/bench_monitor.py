@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -113,8 +113,18 @@ def publish_mosquitto_pub(s: Settings, lines_file: Path) -> float:
     start = time.perf_counter()
     with open(lines_file, "rb") as src:
         subprocess.run(
-            ["mosquitto_pub", "-h", s.mqtt_host, "-p", str(s.mqtt_port), "-q", "0",
-             "-t", TOPIC, "-l"],
+            [
+                "mosquitto_pub",
+                "-h",
+                s.mqtt_host,
+                "-p",
+                str(s.mqtt_port),
+                "-q",
+                "0",
+                "-t",
+                TOPIC,
+                "-l",
+            ],
             stdin=src,
             check=True,
         )
@@ -137,7 +147,9 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--publisher", choices=("mosquitto_pub", "paho"), default="mosquitto_pub")
     parser.add_argument(
-        "--idle", type=float, default=2.0,
+        "--idle",
+        type=float,
+        default=2.0,
         help="a subscriber that received nothing for this long after the burst is done",
     )
     args = parser.parse_args()
@@ -166,8 +178,13 @@ class Subscriber:
         self.out = out
         self.sink = open(out, "wb")  # noqa: SIM115 (closed in finish())
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self.sink,
-            stderr=subprocess.PIPE, text=True,
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.sink,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.size = 0
         self.last_growth = 0.0
@@ -195,29 +212,58 @@ def run(s: Settings, env: dict[str, str], tmp: Path, n: int, publisher: str, idl
     payloads = [detection(i) for i in range(n)]
     lines_file = tmp / "payloads.txt"
     lines_file.write_text("\n".join(payloads) + "\n", encoding="utf-8")
-    print(f"broker: mosquitto at {s.endpoint} (default queue limits); {n} QoS 0 messages of "
-          f"{len(payloads[0])} bytes via {publisher}")
+    print(
+        f"broker: mosquitto at {s.endpoint} (default queue limits); {n} QoS 0 messages of "
+        f"{len(payloads[0])} bytes via {publisher}"
+    )
 
     # Both subscribers write to files (page cache: as cheap as /dev/null) so that what arrived
     # can be counted when messages are lost and `--count`/`-C` is never reached.
     monitor = Subscriber(
         "inv monitor.data --json --count N",
         [sys.executable, "-m", "invoke", "monitor.data", "--json", "--count", str(n)],
-        tmp / "monitor.out", env,
+        tmp / "monitor.out",
+        env,
     )
     # mosquitto_sub also subscribes, last, to a topic holding a retained marker: the marker's
     # line in its output means its subscription to TOPIC is active too (handled in order).
     marker_topic = f"bench/ready/{os.getpid()}"
     subprocess.run(
-        ["mosquitto_pub", "-h", s.mqtt_host, "-p", str(s.mqtt_port), "-q", "1", "-r",
-         "-t", marker_topic, "-m", "ready"],
+        [
+            "mosquitto_pub",
+            "-h",
+            s.mqtt_host,
+            "-p",
+            str(s.mqtt_port),
+            "-q",
+            "1",
+            "-r",
+            "-t",
+            marker_topic,
+            "-m",
+            "ready",
+        ],
         check=True,
     )
     msub = Subscriber(
         "mosquitto_sub -C N",
-        ["mosquitto_sub", "-h", s.mqtt_host, "-p", str(s.mqtt_port), "-q", "0",
-         "-t", TOPIC, "-t", marker_topic, "-C", str(n + 1)],
-        tmp / "mosquitto_sub.out", env,
+        [
+            "mosquitto_sub",
+            "-h",
+            s.mqtt_host,
+            "-p",
+            str(s.mqtt_port),
+            "-q",
+            "0",
+            "-t",
+            TOPIC,
+            "-t",
+            marker_topic,
+            "-C",
+            str(n + 1),
+        ],
+        tmp / "mosquitto_sub.out",
+        env,
     )
     subs = (monitor, msub)
     try:
@@ -287,7 +333,11 @@ def run(s: Settings, env: dict[str, str], tmp: Path, n: int, publisher: str, idl
         t0 = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "invoke", "monitor.status", "--json"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
         )
         cli.append(time.perf_counter() - t0)
     print(f"monitor.snapshot() in-process: median {sorted(lib)[2] * 1000:.1f} ms of 5")
