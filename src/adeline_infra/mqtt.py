@@ -225,14 +225,13 @@ def session(
 def _no_delay(client: mqtt.Client) -> None:
     """Send small packets at once. paho leaves Nagle on, so a second SUBSCRIBE (the marker in
     `retained()`) or a PUBLISH right after one waited for the delayed ACK: ~40 ms per call."""
+    import contextlib
     import socket
 
     sock = client.socket()
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
-        except (OSError, AttributeError):
-            pass
 
 
 def retained(
