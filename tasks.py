@@ -411,12 +411,228 @@ def doctor(c: Context, json: bool = False, backend: str | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# monitor.*
+# ---------------------------------------------------------------------------------------------
+
+WATCH_HELP = "redraw in place until Ctrl+C"
+INTERVAL_HELP = "seconds between redraws with --watch (default 2)"
+
+
+@task(
+    name="status",
+    help={
+        "json": "print JSON: {broker: {reachable, version, uptime_s, ...}, pipeline: {status, ...}}"
+        " (one object per redraw with --watch)",
+        "watch": WATCH_HELP,
+        "interval": INTERVAL_HELP,
+    },
+)
+@friendly
+def monitor_status(
+    c: Context, json: bool = False, watch: bool = False, interval: float = 2.0
+) -> None:
+    """One look at the broker ($SYS: version, uptime, clients, load) and the pipeline's status."""
+    from adeline_infra import console, monitor
+
+    s = load_settings()
+    if watch:
+        monitor.watch(s, interval=interval, as_json=json)
+    elif json:
+        console.print_json(monitor.snapshot(s))
+    else:
+        monitor.show(monitor.status_view(monitor.snapshot(s)))
+
+
+@task(
+    name="data",
+    help={
+        "metrics": "also show the metrics topic (TOPIC_METRICS)",
+        "verbose": "one more line per detection: class, confidence, box",
+        "json": "print each payload untouched, one per line (totals and malformed ones on stderr)",
+        "count": "exit after this many messages (exit 1 if --timeout comes first)",
+        "timeout": "exit after this many seconds",
+    },
+)
+@friendly
+def monitor_data(
+    c: Context,
+    metrics: bool = False,
+    verbose: bool = False,
+    json: bool = False,
+    count: int = 0,
+    timeout: float = 0.0,
+) -> None:
+    """Tail the pipeline's detections (TOPIC_DETECTIONS) until Ctrl+C; totals per class at exit."""
+    from adeline_infra import console, monitor
+
+    s = load_settings()
+    say = console.err if json else console.out
+    topics = s.topic_detections + (f" and {s.topic_metrics}" if metrics else "")
+    totals = monitor.tail(
+        s,
+        metrics=metrics,
+        as_json=json,
+        verbose=verbose,
+        count=count or None,
+        timeout=timeout or None,
+        on_ready=lambda: console.err(f"listening to {topics} on {s.endpoint} (Ctrl+C to stop)"),
+    )
+    for line in totals.summary_lines():
+        say(line)
+    if count and totals.messages < count:
+        raise Exit(
+            f"error: only {totals.messages} of {count} messages within {timeout:g} s", code=1
+        )
+
+
+@task(
+    name="broker",
+    help={
+        "json": "print the $SYS values as one JSON object",
+        "watch": WATCH_HELP,
+        "interval": INTERVAL_HELP,
+    },
+)
+@friendly
+def monitor_broker(
+    c: Context, json: bool = False, watch: bool = False, interval: float = 2.0
+) -> None:
+    """The broker's whole $SYS tree: one snapshot, or a live dashboard with --watch."""
+    from adeline_infra import console, monitor
+
+    s = load_settings()
+    if watch:
+        monitor.watch(s, broker_tree=True, interval=interval, as_json=json)
+    elif json:
+        console.print_json(monitor.sys_tree(s))
+    else:
+        monitor.show(monitor.sys_view(monitor.sys_tree(s), f"$SYS of {s.endpoint}"))
+
+
+# ---------------------------------------------------------------------------------------------
+# control.*
+# ---------------------------------------------------------------------------------------------
+
+CONTROL_HELP = {
+    "wait": "then wait for the pipeline's next status message and print it",
+    "timeout": "seconds --wait waits for that status (default 5)",
+    "json": "print the result as JSON",
+}
+
+
+def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
+    from adeline_infra import console, control
+
+    s = load_settings()
+    result = control.send(s, command, wait=wait, timeout=timeout)
+    if json:
+        console.print_json(result.as_dict())
+        return
+    console.out(
+        f"sent {result.command!r} to {result.topic} (acknowledged by the broker in "
+        f"{result.acknowledged_after * 1000:.0f} ms)"
+    )
+    if result.subscribers is False:
+        console.err(f"warning: nobody subscribes to {result.topic}: is the pipeline running?")
+    if result.status is not None:
+        st = result.status
+        console.out(
+            f"pipeline status: {st.get('status')} at {st.get('timestamp')} ({st.get('client_id')})"
+        )
+
+
+@task(help=CONTROL_HELP)
+@friendly
+def pause(c: Context, wait: bool = False, timeout: float = 5.0, json: bool = False) -> None:
+    """Ask the pipeline to pause inference."""
+    _send("pause", wait, timeout, json)
+
+
+@task(help=CONTROL_HELP)
+@friendly
+def resume(c: Context, wait: bool = False, timeout: float = 5.0, json: bool = False) -> None:
+    """Ask the pipeline to resume inference."""
+    _send("resume", wait, timeout, json)
+
+
+@task(help=CONTROL_HELP)
+@friendly
+def stop(c: Context, wait: bool = False, timeout: float = 5.0, json: bool = False) -> None:
+    """Ask the pipeline to stop."""
+    _send("stop", wait, timeout, json)
+
+
+@task(name="status", help=CONTROL_HELP)
+@friendly
+def control_status(
+    c: Context, wait: bool = False, timeout: float = 5.0, json: bool = False
+) -> None:
+    """Ask the pipeline to publish its status."""
+    _send("status", wait, timeout, json)
+
+
+@task(help=CONTROL_HELP)
+@friendly
+def metrics(c: Context, wait: bool = False, timeout: float = 5.0, json: bool = False) -> None:
+    """Ask the pipeline to publish its metrics."""
+    _send("metrics", wait, timeout, json)
+
+
+@task(help=CONTROL_HELP)
+@friendly
+def health(c: Context, wait: bool = False, timeout: float = 5.0, json: bool = False) -> None:
+    """Ask the pipeline for a health check."""
+    _send("health", wait, timeout, json)
+
+
+@task(help={"name": "the command, e.g. toggle_crop or stabilization_stats", **CONTROL_HELP})
+@friendly
+def send(
+    c: Context, name: str, wait: bool = False, timeout: float = 5.0, json: bool = False
+) -> None:
+    """Send any command by NAME: publishes {"command": NAME} to TOPIC_COMMANDS."""
+    _send(name, wait, timeout, json)
+
+
+# ---------------------------------------------------------------------------------------------
+# pipeline.*
+# ---------------------------------------------------------------------------------------------
+
+
+def _passthrough(c: Context) -> list[str]:
+    """What came after `--` on the command line, exactly as typed (invoke joins it with spaces)."""
+    if "--" in sys.argv:
+        return sys.argv[sys.argv.index("--") + 1 :]
+    import shlex
+
+    return shlex.split(c.remainder) if c.remainder else []
+
+
+@task(name="run")
+@friendly
+def pipeline_run(c: Context) -> None:
+    """Run the pipeline (python -m PIPELINE_MODULE) with the disabled models' *_ENABLED=False.
+
+    Arguments after `--` go to the pipeline: `inv pipeline.run -- --config my.yaml`.
+    Its exit code is ours; Ctrl+C stops it cleanly.
+    """
+    from adeline_infra import pipeline
+
+    code = pipeline.run(load_settings(), _passthrough(c))
+    if code:
+        raise Exit(code=code)
+
+
+# ---------------------------------------------------------------------------------------------
 # The namespace
 # ---------------------------------------------------------------------------------------------
 
 services = Collection("services", up, down, restart, status, logs, clean)
+monitor = Collection("monitor", monitor_status, monitor_data, monitor_broker)
+control = Collection("control", pause, resume, stop, control_status, metrics, health, send)
+pipeline = Collection("pipeline", pipeline_run)
 
 auth = Collection("auth", add_user, remove_user, list_users)
 tls = Collection("tls", certs, client, check)
 
-ns = Collection(services, auth, tls, dev, doctor)
+ns = Collection(services, monitor, control, pipeline, auth, tls, dev, doctor)

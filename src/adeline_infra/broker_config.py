@@ -165,6 +165,9 @@ def render(
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         "max_packet_size 10485760",
         "sys_interval 10",
+        # small packets at once: without it a SUBSCRIBE's retained messages wait ~40 ms for
+        # the client's delayed ACK (monitor.status went from ~45 ms to ~4 ms)
+        "set_tcp_nodelay true",
         "",
         f"listener {port}",
         "protocol mqtt",

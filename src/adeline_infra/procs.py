@@ -188,3 +188,38 @@ def wait_gone(proc: Any, timeout: float) -> bool:
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
     return True
+
+
+def run_foreground(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    grace: float = 10.0,
+) -> int:
+    """Run a command attached to our terminal and return its exit code.
+
+    Ctrl+C reaches the child too (same console / process group): we give it `grace` seconds to
+    finish cleanly, then terminate it, then kill it. The exit code is the child's in every case.
+    """
+    argv = [os.fspath(a) for a in args]
+    try:
+        child = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None)
+    except FileNotFoundError:
+        raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        for stop in (None, child.terminate, child.kill):
+            if stop is not None:
+                stop()
+            try:
+                return child.wait(timeout=grace)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                continue
+        return child.wait()
+
+
+def exit_code(returncode: int) -> int:
+    """A child's exit status as a shell reports it (killed by signal N -> 128 + N)."""
+    return 128 - returncode if returncode < 0 else returncode

@@ -1,0 +1,155 @@
+"""Commands to the pipeline: `{"command": NAME}` at QoS 1, reported sent only when acknowledged.
+
+The original CLI printed "sent" with no network loop running and no wait for the publish, so it
+"sent" to a broker that had refused the connection. Here success means the broker answered the
+publish with a successful PUBACK. `wait=True` also waits for the pipeline's next status: we
+subscribe to the status topic before publishing and skip what the broker replays on subscribe
+(delivered with the retain flag set), so the status printed is one published after the command.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import mqtt
+from .errors import ConfigError, InfraError
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as paho
+
+    from .settings import Settings
+
+# The pipeline's commands (`control.<name>` tasks); `control.send NAME` sends any other.
+COMMANDS = ("pause", "resume", "stop", "status", "metrics", "health")
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+@dataclass
+class SendResult:
+    command: str
+    topic: str
+    acknowledged_after: float  # seconds from connect to PUBACK
+    subscribers: bool | None  # False when the broker said nobody subscribes to the topic
+    status: dict[str, Any] | None = None  # the pipeline's next status, with wait=True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "topic": self.topic,
+            "acknowledged": True,
+            "acknowledged_after_s": round(self.acknowledged_after, 3),
+            "subscribers": self.subscribers,
+            "status": self.status,
+        }
+
+
+def payload(command: str) -> bytes:
+    return json.dumps({"command": command}).encode("utf-8")
+
+
+def check_name(command: str) -> str:
+    name = command.strip()
+    if not name or any(c.isspace() for c in name):
+        raise ConfigError(f"{command!r} is not a command name: give one word, e.g. pause")
+    return name
+
+
+def send(
+    settings: Settings,
+    command: str,
+    *,
+    wait: bool = False,
+    timeout: float = 5.0,
+) -> SendResult:
+    """Publish the command and wait for the broker's PUBACK (and, with `wait`, the next status).
+
+    Raises BrokerUnavailable when the broker is down or refuses us; InfraError when it does not
+    acknowledge (within the connect timeout) or rejects the publish, or when no status arrives
+    within `timeout` seconds of the acknowledgement.
+    """
+    name = check_name(command)
+    ack_timeout = settings.connect_timeout
+    start = time.monotonic()
+    statuses: queue.Queue[Any] = queue.Queue()
+    subscribed = threading.Event()
+    suback: list[Any] = []
+    pubacks: dict[int, Any] = {}
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        if msg.retain:  # replayed on subscribe: the status from before our command
+            return
+        statuses.put(msg.payload)
+
+    def on_subscribe(_c: Any, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        suback.extend(codes)
+        subscribed.set()
+
+    def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        pubacks[mid] = reason
+
+    def on_connect(client: paho.Client) -> None:
+        # set in the network thread, before any answer can arrive
+        client.on_message = on_message
+        client.on_subscribe = on_subscribe
+        client.on_publish = on_publish
+
+    with mqtt.session(settings, "control", on_connect=on_connect) as client:
+        if wait:
+            client.subscribe(settings.topic_status, qos=1)
+            if not subscribed.wait(ack_timeout):
+                raise InfraError(
+                    mqtt.describe_failure(
+                        settings, f"did not acknowledge a SUBSCRIBE within {ack_timeout:g} s"
+                    )
+                )
+            if any(rc.is_failure for rc in suback):
+                raise InfraError(
+                    f"the broker refused the subscription to {settings.topic_status} "
+                    f"({suback[0]}): check the user's ACL, or send without --wait"
+                )
+        info = client.publish(settings.topic_commands, payload(name), qos=1)
+        try:
+            info.wait_for_publish(ack_timeout)
+        except (RuntimeError, ValueError) as exc:
+            raise InfraError(f"{name!r} was not sent: {exc}") from None
+        if not info.is_published():
+            raise InfraError(
+                f"{name!r} was not acknowledged by the broker within {ack_timeout:g} s "
+                "(no PUBACK): it may or may not reach the pipeline"
+            )
+        acked = time.monotonic() - start
+        reason = pubacks.get(info.mid)
+        if reason is not None and reason.is_failure:
+            raise InfraError(
+                f"the broker rejected {name!r} on {settings.topic_commands} ({reason}): "
+                "check the user's ACL"
+            )
+        subscribers = None
+        if reason is not None:
+            subscribers = reason.value != NO_MATCHING_SUBSCRIBERS
+        result = SendResult(name, settings.topic_commands, acked, subscribers)
+        if wait:
+            try:
+                raw = statuses.get(timeout=timeout)
+            except queue.Empty:
+                raise InfraError(
+                    f"sent {name!r}, but the pipeline published no status within {timeout:g} s: "
+                    "is it running? (`inv monitor.status`)"
+                ) from None
+            result.status = _status(raw)
+    return result
+
+
+def _status(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return data
+    return {"status": None, "malformed": raw.decode("utf-8", "replace")}

@@ -1,0 +1,100 @@
+"""A stand-in for Adeline's pipeline: retained statuses, detections, and the commands it gets."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from adeline_infra import mqtt
+from adeline_infra.settings import Settings
+
+# What the real pipeline answers with a new (retained) status.
+ANSWERS = {"pause": "paused", "resume": "running", "stop": "stopped", "status": None}
+
+
+def status_payload(status: str) -> bytes:
+    return json.dumps(
+        {
+            "status": status,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "client_id": "inference_control",
+        }
+    ).encode()
+
+
+def detection_payload(i: int, classes: tuple[str, ...] = ("person", "car")) -> bytes:
+    return json.dumps(
+        {
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "detection_count": len(classes),
+            "detections": [
+                {
+                    "class": c,
+                    "confidence": 0.9,
+                    "bbox": {"x": 1.0, "y": 2.0, "width": 3.0, "height": 4.0},
+                    "class_id": k,
+                }
+                for k, c in enumerate(classes)
+            ],
+            "frame": {"frame_id": i, "source_id": 0, "timestamp": "2025-01-01T00:00:00"},
+            "message_id": f"m{i}",
+        }
+    ).encode()
+
+
+class StandInPipeline:
+    """Connects like the pipeline: subscribes to commands, answers with retained statuses."""
+
+    def __init__(self, settings: Settings, *, answer: bool = True) -> None:
+        self.settings = settings
+        self.answer = answer
+        self.commands: queue.Queue[Any] = queue.Queue()
+        self.status = "running"
+        self._subscribed = threading.Event()
+        self.client = mqtt.make_client(settings, "standin-pipeline")
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_a: self._subscribed.set()
+
+    def __enter__(self) -> StandInPipeline:
+        self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port)
+        self.client.loop_start()
+        self.client.subscribe(self.settings.topic_commands, qos=1)
+        assert self._subscribed.wait(5), "stand-in pipeline: no SUBACK"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish_status(self, status: str, *, retain: bool = True) -> None:
+        self.status = status
+        info = self.client.publish(
+            self.settings.topic_status, status_payload(status), qos=1, retain=retain
+        )
+        info.wait_for_publish(5)
+        assert info.is_published()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        info = self.client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(5)
+        assert info.is_published()
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        data = json.loads(msg.payload)
+        self.commands.put(data)
+        if not self.answer:
+            return
+        name = data.get("command")
+        if name in ANSWERS:
+            self.publish_status_async(ANSWERS[name] or self.status)
+
+    def publish_status_async(self, status: str) -> None:
+        # from the network thread: publish without waiting for our own PUBACK
+        self.status = status
+        self.client.publish(self.settings.topic_status, status_payload(status), qos=1, retain=True)
+
+    def next_command(self, timeout: float = 5.0) -> Any:
+        return self.commands.get(timeout=timeout)

@@ -1,0 +1,111 @@
+"""Pure logic of monitor, control and pipeline: parsing, formatting, counting. No broker."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from adeline_infra import control, monitor, pipeline, procs
+from adeline_infra import settings as settings_mod
+from adeline_infra.errors import ConfigError
+
+from ..helpers import base_env
+
+
+@pytest.fixture
+def s(tmp_path: Path) -> settings_mod.Settings:
+    return settings_mod.load(tmp_path, environ=base_env(tmp_path))
+
+
+def test_broker_info_parses_sys_values_and_tolerates_missing_ones() -> None:
+    info = monitor.broker_info(
+        {
+            "$SYS/broker/version": b"mosquitto version 2.0.11",
+            "$SYS/broker/uptime": b"42 seconds",
+            "$SYS/broker/clients/connected": b"3",
+            "$SYS/broker/load/messages/received/1min": b"12.50",
+            "$SYS/broker/retained messages/count": b"40",
+        }
+    )
+    assert info["version"] == "2.0.11"
+    assert info["uptime_s"] == 42
+    assert info["clients_connected"] == 3
+    assert info["messages_received_per_min"] == 12.5
+    assert info["retained_messages"] == 40
+    assert info["subscriptions"] is None and info["heap_bytes"] is None
+
+
+def test_pipeline_info_none_when_never_published() -> None:
+    info = monitor.pipeline_info(None)
+    assert info["status"] is None and "no status published" in info["problem"]
+
+
+@pytest.mark.parametrize("stamp", ["2025-01-01T11:59:30Z", "2025-01-01T11:59:30+00:00"])
+def test_pipeline_info_age_from_iso_timestamps(stamp: str) -> None:
+    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    payload = json.dumps({"status": "paused", "timestamp": stamp, "client_id": "x"}).encode()
+    info = monitor.pipeline_info(payload, now=now)
+    assert (info["status"], info["client_id"], info["age_s"]) == ("paused", "x", 30.0)
+
+
+def test_pipeline_info_naive_timestamp_is_local_time() -> None:
+    stamp = (datetime.now() - timedelta(seconds=5)).isoformat()
+    info = monitor.pipeline_info(json.dumps({"status": "running", "timestamp": stamp}).encode())
+    assert 4 <= info["age_s"] <= 60
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1, 2]", b'{"state": "x"}'])
+def test_pipeline_info_malformed_status_is_reported_not_raised(payload: bytes) -> None:
+    info = monitor.pipeline_info(payload)
+    assert info["status"] is None and info["problem"]
+
+
+def test_format_detections_tolerates_odd_fields() -> None:
+    lines = monitor.format_detections(
+        1,
+        {"frame": "nope", "detections": [{"bbox": None}, "junk", {"class": "cat"}]},
+        verbose=True,
+    )
+    assert lines[0].startswith("#1 --:--:-- frame ? source ?: 3 detections")
+    assert "    ? ? no box" in lines
+    assert any("junk" in line for line in lines)
+
+
+def test_tail_handler_counts_writes_and_stops_at_count(s: settings_mod.Settings) -> None:
+    out = io.BytesIO()
+    notes: list[str] = []
+    tail = monitor.Tail(s, out, as_json=True, count=3, note=notes.append)
+    good = b'{"detections": [{"class": "dog"}, {"class": "dog"}]}'
+    tail.handle(s.topic_detections, good)
+    tail.handle(s.topic_detections, b"\xff\xfe garbage")
+    tail.handle(s.topic_detections, b'{\n  "detections": []\n}')  # pretty JSON -> one line
+    tail.handle(s.topic_detections, good)  # past --count: ignored
+    assert out.getvalue().splitlines() == [good, b'{"detections":[]}']
+    assert len(notes) == 1 and "malformed" in notes[0]
+    t = tail.totals
+    assert (t.messages, t.malformed, t.detections, t.per_class["dog"]) == (3, 1, 2, 2)
+    assert tail.done.is_set()
+
+
+def test_control_payload_and_names() -> None:
+    assert json.loads(control.payload("pause")) == {"command": "pause"}
+    assert control.check_name(" metrics ") == "metrics"
+    with pytest.raises(ConfigError):
+        control.check_name("two words")
+
+
+def test_pipeline_environment_and_command(s: settings_mod.Settings) -> None:
+    env = pipeline.environment(s, base={"KEEP": "1"})
+    assert env["KEEP"] == "1"
+    assert env["PALIGEMMA_ENABLED"] == "False" and env["CORE_MODEL_PE_ENABLED"] == "False"
+    argv = pipeline.command(s, ["--x"])
+    assert argv[1:] == ["-m", "adeline", "--x"]
+
+
+def test_exit_code_of_a_signalled_child() -> None:
+    assert procs.exit_code(-2) == 130
+    assert procs.exit_code(7) == 7
