@@ -213,7 +213,7 @@ def run(s: Settings, env: dict[str, str], tmp: Path, n: int, publisher: str, idl
     lines_file = tmp / "payloads.txt"
     lines_file.write_text("\n".join(payloads) + "\n", encoding="utf-8")
     print(
-        f"broker: mosquitto at {s.endpoint} (default queue limits); {n} QoS 0 messages of "
+        f"broker: mosquitto at {s.endpoint} (config from broker_config); {n} QoS 0 messages of "
         f"{len(payloads[0])} bytes via {publisher}"
     )
 

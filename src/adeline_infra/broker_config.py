@@ -168,6 +168,10 @@ def render(
         # small packets at once: without it a SUBSCRIBE's retained messages wait ~40 ms for
         # the client's delayed ACK (monitor.status went from ~45 ms to ~4 ms)
         "set_tcp_nodelay true",
+        # A subscriber that falls behind a burst (monitor.data under 50,000 QoS 0 messages) would
+        # lose all but 1000 queued messages (the default); messages are stored once and queued
+        # by reference, so a deeper queue costs little memory on a development broker.
+        "max_queued_messages 100000",
         "",
         f"listener {port}",
         "protocol mqtt",
