@@ -109,9 +109,15 @@ def integration_docker(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Print performance figures: start-up, services.up overhead (not a pass/fail test)."""
+    """Print performance figures (start-up, services.up overhead, monitor); not pass/fail."""
     session.install("-e", ".")
-    session.run("python", "scripts/bench.py", *session.posargs)
+    session.run("python", "scripts/bench.py")
+    session.run("python", "scripts/bench_monitor.py")
+    answer = session.run("python", "-c", _ENGINE_CHECK, silent=True) or ""
+    if "engine: yes" in answer:
+        session.run("python", "scripts/bench_docker_up.py")
+    else:
+        session.log("docker-up: skipped, no Docker engine answers")
 
 
 @nox.session
