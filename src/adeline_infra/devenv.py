@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .files import write_atomic
+from .settings import env_file_for
 
 if TYPE_CHECKING:
     from .settings import Settings
 
 
 def ensure_env_file(root: Path) -> Path | None:
-    """Create `.env` from `.env.example` when it is missing. Returns the path when created."""
-    env, example = root / ".env", root / ".env.example"
+    """Create the settings file (`.env`, or `ADELINE_ENV_FILE`) from `.env.example` when it is
+    missing. Returns the path when created. Standard library only: bootstrap calls it first."""
+    env, example = env_file_for(root), root / ".env.example"
     if env.exists() or not example.is_file():
         return None
     write_atomic(env, example.read_bytes(), mode=0o600)  # it will hold credentials

@@ -1,0 +1,61 @@
+"""`inv dev` and Ctrl+C on the long-running tasks, as a user meets them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adeline_infra import mqtt
+
+from ..conftest import settings_from
+from ..helpers import ROOT, inv
+
+pytestmark = pytest.mark.integration
+
+
+def test_dev_creates_the_env_file_and_brings_the_broker_up(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env_file = tmp_path / "fresh" / ".env"
+    env_file.parent.mkdir()
+    env["ADELINE_ENV_FILE"] = str(env_file)
+    try:
+        result = inv("dev", env=env)
+        assert result.returncode == 0, result.stderr
+        assert env_file.read_bytes() == (ROOT / ".env.example").read_bytes()
+        if os.name != "nt":
+            assert env_file.stat().st_mode & 0o777 == 0o600
+        assert f"mqtt://127.0.0.1:{env['MQTT_BROKER_PORT']}" in result.stdout
+        assert mqtt.probe(settings_from(env)).ok
+        again = inv("dev", env=env)  # idempotent: keeps the file, finds the broker running
+        assert again.returncode == 0 and "already running" in again.stdout
+        assert "created" not in again.stdout
+    finally:
+        inv("services.down", env=env)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="sends SIGINT, as Ctrl+C does on POSIX terminals")
+@pytest.mark.parametrize("task", ["monitor.status", "monitor.broker"])
+def test_watch_ends_cleanly_on_ctrl_c(
+    native_broker: object, env: dict[str, str], task: str
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", task, "--watch", "--json", "--interval", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the first redraw has been printed: it is watching
+    assert first.strip(), "no output from --watch"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
