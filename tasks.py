@@ -50,6 +50,31 @@ def load_settings(**flags: Any) -> Settings:
     return settings.load(ROOT, flags)
 
 
+def _usage_errors_exit_2() -> None:
+    """Our contract says usage errors exit 2; invoke exits 1 on a bad task option or name.
+
+    Task arguments are parsed after this file is loaded, by `Program.parse_tasks`: wrap it so a
+    ParseError becomes `Exit(message, 2)`, which invoke prints as the one line it already was.
+    """
+    from invoke.parser import ParseError
+    from invoke.program import Program
+
+    original = getattr(Program, "parse_tasks", None)
+    if original is None or getattr(original, "adeline_wrapped", False):
+        return
+
+    def parse_tasks(self: Program) -> None:
+        try:
+            original(self)
+        except ParseError as exc:
+            raise Exit(str(exc), code=2) from None
+
+    parse_tasks.adeline_wrapped = True  # type: ignore[attr-defined]
+    Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+_usage_errors_exit_2()
+
 BACKEND_HELP = "auto, docker or native (overrides BROKER_BACKEND)"
 
 

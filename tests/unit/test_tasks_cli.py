@@ -1,0 +1,57 @@
+"""The `inv` surface: cheap to import, help on every option, usage errors exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ..helpers import ROOT, base_env, inv
+
+HEAVY = ("paho", "docker", "rich", "cryptography", "dotenv", "psutil")
+
+
+def test_tasks_py_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, runpy; runpy.run_path('tasks.py');"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_task_and_option_has_help() -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        import tasks  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT))
+
+    def walk(collection, prefix=""):  # type: ignore[no-untyped-def]
+        for name, t in collection.tasks.items():
+            yield prefix + name, t
+        for name, sub in collection.collections.items():
+            yield from walk(sub, f"{prefix}{name}.")
+
+    missing = []
+    for name, t in walk(tasks.ns):
+        if not (t.__doc__ or t.body.__doc__):
+            missing.append(f"{name}: no docstring")
+        for arg in t.get_arguments():
+            if not arg.help:
+                missing.append(f"{name} --{arg.name}: no help")
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("services.up", "--bogus"), ("services.nope",), ("services.status", "extra-arg")],
+)
+def test_usage_errors_exit_2_in_one_line(tmp_path, argv) -> None:  # type: ignore[no-untyped-def]
+    result = inv(*argv, env=base_env(tmp_path))
+    assert result.returncode == 2, result
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
