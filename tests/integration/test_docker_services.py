@@ -11,7 +11,6 @@ can never pass by skipping them.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import secrets
 import shutil
@@ -30,63 +29,21 @@ from adeline_infra import mqtt
 from adeline_infra.backends import docker as dk
 
 from ..conftest import settings_from
+from ..docker_helpers import IMAGE, docker_env, remove_project
 from ..helpers import ROOT, base_env, free_port, inv
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
-
-IMAGE = "eclipse-mosquitto:2.0"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("ADELINE_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"ADELINE_REQUIRE_DOCKER=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def engine() -> object:
-    """The SDK client of a live engine with the broker image and Compose, else skip (loudly)."""
-    if not dk.engine_answers(timeout=2):
-        _unavailable("no Docker engine answers (start one: .ci/start-docker.sh or Docker Desktop)")
-    try:
-        dk.find_compose()
-    except Exception as exc:
-        _unavailable(f"no Docker Compose: {exc}")
-    import docker
-
-    client = docker.from_env() if os.environ.get("DOCKER_HOST") else None
-    if client is None:
-        endpoint = dk.find_endpoint()
-        assert endpoint is not None
-        client = docker.DockerClient(base_url=endpoint.url)
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        _unavailable(f"the image {IMAGE} is missing (make it: .ci/build-mosquitto-image.sh)")
-    return client
-
-
-def _remove_project(client: object, project: str) -> None:
-    """Whatever the test left: containers, networks, volumes of its compose project."""
-    label = {"label": f"com.docker.compose.project={project}"}
-    for container in client.containers.list(all=True, filters=label):  # type: ignore[attr-defined]
-        container.remove(force=True)
-    for network in client.networks.list(filters=label):  # type: ignore[attr-defined]
-        network.remove()
-    for volume in client.volumes.list(filters=label):  # type: ignore[attr-defined]
-        volume.remove(force=True)
 
 
 @pytest.fixture
 def denv(engine: object, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for `inv`: the Docker backend, its own compose project and ports."""
-    project = f"adeline-test-{secrets.token_hex(4)}"
-    env = base_env(tmp_path, BROKER_BACKEND="docker", COMPOSE_PROJECT_NAME=project)
+    env = docker_env(tmp_path)
     try:
         yield env
     finally:
         inv("services.clean", "--yes", env=env)
-        _remove_project(engine, project)
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
 
 
 def _status(env: dict[str, str]) -> tuple[int, dict[str, object]]:

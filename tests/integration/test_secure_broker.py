@@ -14,7 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from adeline_infra import certs, mqtt
 from adeline_infra.settings import Settings
 
 from ..conftest import settings_from
+from ..docker_helpers import docker_env, remove_project
 from ..helpers import ROOT, base_env, inv
 from ..tls_helpers import python313, strict_client
 
@@ -68,9 +69,8 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.fixture
-def secure_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = base_env(
+def _secure(tmp_path: Path, make_env: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return make_env(
         tmp_path,
         MQTT_ALLOW_ANONYMOUS="false",
         MOSQUITTO_PASSWD_FILE=str(tmp_path / "secrets" / "passwd"),
@@ -78,8 +78,32 @@ def secure_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         MQTT_USERNAME="erin",
         MQTT_PASSWORD="erin-pass",
     )
-    yield env
-    inv("services.down", env=env)
+
+
+@pytest.fixture(params=["native", pytest.param("docker", marks=pytest.mark.docker)])
+def secure_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Settings for a secure broker (files not made yet), on each backend in turn.
+
+    Docker: its own compose project, whose containers and volumes go at teardown.
+    """
+    if request.param == "native":
+        env = _secure(tmp_path, base_env)
+        yield env
+        inv("services.down", env=env)
+        return
+    engine = request.getfixturevalue("engine")
+    env = _secure(tmp_path, docker_env)
+    try:
+        yield env
+    finally:
+        inv("services.clean", "--yes", env=env)
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+
+
+@pytest.fixture
+def files_env(tmp_path: Path) -> dict[str, str]:
+    """Settings naming the secret files, for tasks that start no broker."""
+    return _secure(tmp_path, base_env)
 
 
 def test_file_from_mosquitto_passwd_edited_by_the_script(
@@ -231,38 +255,38 @@ def test_up_refuses_what_the_settings_ask_for_but_is_missing(secure_env: dict[st
     assert inv("services.status", env=secure_env).returncode == 3  # nothing was started
 
 
-def test_auth_tasks_round_trip(secure_env: dict[str, str]) -> None:
-    path = Path(secure_env["MOSQUITTO_PASSWD_FILE"])
+def test_auth_tasks_round_trip(files_env: dict[str, str]) -> None:
+    path = Path(files_env["MOSQUITTO_PASSWD_FILE"])
     for user in ("alice", "bob"):
-        r = inv("auth.add-user", user, "--password-stdin", env=secure_env, input=f"{user}-pw\n")
+        r = inv("auth.add-user", user, "--password-stdin", env=files_env, input=f"{user}-pw\n")
         assert r.returncode == 0, r.stderr
         assert f"{user}-pw" not in r.stdout + r.stderr
-    listed = inv("auth.list-users", "--json", env=secure_env)
+    listed = inv("auth.list-users", "--json", env=files_env)
     assert listed.returncode == 0, listed.stderr
     users = json.loads(listed.stdout)["users"]
     assert [u["user"] for u in users] == ["alice", "bob"]
     assert "$7$" not in listed.stdout
-    assert inv("auth.remove-user", "alice", env=secure_env).returncode == 0
-    gone = inv("auth.remove-user", "alice", env=secure_env)
+    assert inv("auth.remove-user", "alice", env=files_env).returncode == 0
+    gone = inv("auth.remove-user", "alice", env=files_env)
     assert gone.returncode == 1 and "not in" in gone.stderr
-    no_tty = inv("auth.add-user", "carol", env=secure_env)  # no terminal, no --password-stdin
+    no_tty = inv("auth.add-user", "carol", env=files_env)  # no terminal, no --password-stdin
     assert no_tty.returncode == 2 and "--password-stdin" in no_tty.stderr
-    bad = inv("auth.add-user", "a:b", "--password-stdin", env=secure_env, input="x\n")
+    bad = inv("auth.add-user", "a:b", "--password-stdin", env=files_env, input="x\n")
     assert bad.returncode == 2 and "':'" in bad.stderr
     assert "alice" not in path.read_text(encoding="utf-8")
 
 
-def test_tls_check_exit_codes(secure_env: dict[str, str]) -> None:
-    missing = inv("tls.check", env=secure_env)
+def test_tls_check_exit_codes(files_env: dict[str, str]) -> None:
+    missing = inv("tls.check", env=files_env)
     assert missing.returncode == 2 and "inv tls.certs" in missing.stderr
-    assert inv("tls.certs", env=secure_env).returncode == 0
-    ok = inv("tls.check", "--json", env=secure_env)
+    assert inv("tls.certs", env=files_env).returncode == 0
+    ok = inv("tls.check", "--json", env=files_env)
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] is True
     server = next(c for c in data["certificates"] if c["file"] == "server.crt")
     assert {"localhost", "127.0.0.1", "::1", "mosquitto"} <= set(server["sans"])
-    elsewhere = inv("tls.check", env={**secure_env, "MQTT_BROKER_HOST": "broker.example.org"})
+    elsewhere = inv("tls.check", env={**files_env, "MQTT_BROKER_HOST": "broker.example.org"})
     assert elsewhere.returncode == 1 and "broker.example.org" in elsewhere.stderr
-    soon = inv("tls.check", "--days", "5000", env=secure_env)
+    soon = inv("tls.check", "--days", "5000", env=files_env)
     assert soon.returncode == 1 and "expires in" in soon.stderr

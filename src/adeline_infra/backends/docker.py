@@ -22,11 +22,12 @@ import json
 import os
 import queue
 import re
+import shlex
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -49,8 +50,15 @@ FINGERPRINT_LABEL = "org.adeline.config-sha"
 CONTAINER_PORT = 1883
 CONTAINER_WS_PORT = 9001
 CONTAINER_DATA = PurePosixPath("/mosquitto/data")
-# The secure broker mounts the password file and the TLS folder here (read-only).
+CONTAINER_CONFIG = PurePosixPath("/mosquitto/config/mosquitto.conf")
+# The secure broker: the host folders of the password file and of the TLS files are mounted
+# read-only under STAGING; at every container start the files the broker needs are copied into
+# CONTAINER_SECRETS (a tmpfs: never on the engine's disk) and given to the broker's user, since
+# the host files are 0600 and owned by the host user (see `secure_override`).
 CONTAINER_SECRETS = PurePosixPath("/mosquitto/secrets")
+STAGING = PurePosixPath("/run/adeline")
+BROKER_UID = 1883  # the `mosquitto` user of eclipse-mosquitto images (and of our CI image)
+SECURE_OVERRIDE = "compose.secure.yml"
 
 _NPIPE = r"\\.\pipe\docker_engine"
 _POSIX_SOCKETS = (
@@ -291,19 +299,131 @@ def render_config(settings: Settings) -> str:
     return broker_config.render(settings, paths, port=CONTAINER_PORT, ws_port=CONTAINER_WS_PORT)
 
 
+def _secret_sources(settings: Settings) -> dict[str, Path]:
+    """Host file -> its name in CONTAINER_SECRETS, for what the settings make the broker use.
+
+    With client certificates required, our client certificate goes in too, for the healthcheck.
+    """
+    needed = broker_config.required_files(settings)
+    names = {"passwd": "passwd", "ca": "tls/ca.crt", "cert": "tls/server.crt"}
+    names["key"] = "tls/server.key"
+    sources = {names[role]: path for role, path in needed.items()}
+    if settings.use_tls and settings.tls_require_client_cert:
+        sources["tls/health.crt"] = settings.client_cert
+        sources["tls/health.key"] = settings.client_key
+    return sources
+
+
+def _sh(*lines: str) -> str:
+    return "\n".join(lines)
+
+
+def secure_override(settings: Settings) -> dict[str, Any] | None:
+    """The compose override for a broker with a password file and/or TLS; None for the dev one.
+
+    - Folders are mounted, not files: `write_atomic` replaces a file by renaming, and a bind
+      mount of a single file would keep showing the old one.
+    - The command copies what the broker reads into a tmpfs owned by its user (uid 1883), then
+      execs mosquitto, which drops from root to that user: whatever the host's uid or OS.
+      Images without `mkdir`/`chown` on PATH (ours: busybox with a few applets) use busybox.
+    - The healthcheck cannot log in (a password in it would show in `docker inspect`): it makes
+      an anonymous CONNECT, over TLS with the CA (and a client certificate when one is
+      required), and counts the broker's answer, CONNACK "not authorised" (exit 5), as healthy.
+    """
+    sources = _secret_sources(settings)
+    if not sources:
+        return None
+    q = shlex.quote  # for the container's POSIX shell, whatever the host OS
+    mounts: dict[PurePosixPath, Path] = {}
+    copies: list[str] = []
+    for name, host in sources.items():
+        folder = STAGING / ("auth" if name == "passwd" else "tls")
+        mounts[folder] = host.parent
+        source, target = q(str(folder / host.name)), q(str(CONTAINER_SECRETS / name))
+        copy = f"cat {source} > {target}"
+        # The healthcheck's client certificate is optional: without it the check fails, and
+        # our own clients say which `inv tls.client` to run.
+        copies.append(f"[ ! -f {source} ] || {copy}" if name.startswith("tls/health") else copy)
+    secrets_dir = q(str(CONTAINER_SECRETS))
+    command = _sh(
+        "set -e",
+        'command -v mkdir >/dev/null 2>&1 || mkdir() { busybox mkdir "$@"; }',
+        'command -v chown >/dev/null 2>&1 || chown() { busybox chown "$@"; }',
+        "umask 077",
+        f"mkdir -p {q(str(CONTAINER_SECRETS / 'tls'))}",
+        *copies,
+        f"chown -R {BROKER_UID}:{BROKER_UID} {secrets_dir}",
+        f"exec /usr/sbin/mosquitto -c {q(str(CONTAINER_CONFIG))}",
+    )
+    probe = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(CONTAINER_PORT)]
+    if settings.use_tls:
+        probe += ["--cafile", f"{CONTAINER_SECRETS}/tls/ca.crt", "--insecure"]
+        if settings.tls_require_client_cert:
+            probe += ["--cert", f"{CONTAINER_SECRETS}/tls/health.crt"]
+            probe += ["--key", f"{CONTAINER_SECRETS}/tls/health.key"]
+    probe += ["-t", "$SYS/broker/uptime", "-C", "1", "-W", "3"]
+    check = _sh(
+        shlex.join(probe) + " >/dev/null 2>&1 && exit 0",
+        '[ "$?" = 5 ]  # refused by CONNACK (not authorised): the broker answers',
+    )
+    service = {
+        "volumes": [
+            {"type": "bind", "source": str(host), "target": str(target), "read_only": True}
+            for target, host in sorted(mounts.items())
+        ],
+        "tmpfs": [f"{CONTAINER_SECRETS}:mode=0700"],
+        "command": ["sh", "-c", _compose_literal(command)],
+        "healthcheck": {"test": ["CMD", "sh", "-c", _compose_literal(check)]},
+    }
+    return {"services": {SERVICE: service}}
+
+
+def _compose_literal(text: str) -> str:
+    """Compose interpolates `$NAME` in its files; `$$` is a literal `$`."""
+    return text.replace("$", "$$")
+
+
+def _secrets_digest(settings: Settings) -> str:
+    """A hash of the secret files' contents: a new password or certificate needs a new start."""
+    digest = hashlib.sha256()
+    for name, path in sorted(_secret_sources(settings).items()):
+        digest.update(name.encode("utf-8") + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"missing")
+    return digest.hexdigest()
+
+
 def fingerprint(settings: Settings, config_text: str) -> str:
-    """What the container must be recreated for: its config, image and published ports."""
+    """What the container must be recreated for: config, image, ports, mounts and secrets."""
+    override = secure_override(settings)
     key = "\n".join(
-        [config_text, settings.mosquitto_image, str(settings.mqtt_port), str(settings.ws_port)]
+        [
+            config_text,
+            settings.mosquitto_image,
+            str(settings.mqtt_port),
+            str(settings.ws_port),
+            json.dumps(override, sort_keys=True) if override else "",
+            _secrets_digest(settings) if override else "",
+        ]
     )
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def compose_args(
-    compose: list[str], compose_file: Path, project: str, extras: frozenset[str], *action: str
+    compose: list[str],
+    compose_file: Path,
+    project: str,
+    extras: frozenset[str],
+    *action: str,
+    overrides: Sequence[Path] = (),
 ) -> list[str]:
-    """`<compose> -f FILE -p PROJECT [--profile P ...] ACTION...` (same for v1 and v2)."""
-    args = [*compose, "-f", str(compose_file), "-p", project]
+    """`<compose> -f FILE [-f OVERRIDE ...] -p PROJECT [--profile P ...] ACTION...` (v1 and v2)."""
+    args = [*compose, "-f", str(compose_file)]
+    for override in overrides:
+        args += ["-f", str(override)]
+    args += ["-p", project]
     for extra in sorted(extras):
         args += ["--profile", EXTRAS[extra]]
     return [*args, *action]
@@ -376,6 +496,7 @@ class DockerBackend(Backend):
         self.compose_file = settings.root / COMPOSE_FILE
         self.dir: Path = settings.state_dir / "docker"
         self.conf = self.dir / "mosquitto.conf"
+        self.override = self.dir / SECURE_OVERRIDE
         self._endpoint: Endpoint | None = None
         self._client_obj: Any = None
         self._compose: list[str] | None = None
@@ -406,7 +527,10 @@ class DockerBackend(Backend):
     ) -> Any:
         if self._compose is None:
             self._compose = find_compose()
-        args = compose_args(self._compose, self.compose_file, self.project, extras, *action)
+        overrides = [self.override] if self.override.is_file() else []
+        args = compose_args(
+            self._compose, self.compose_file, self.project, extras, *action, overrides=overrides
+        )
         return procs.run(
             args, env=env or self._env(), check=False, timeout=timeout, cwd=self.compose_file.parent
         )
@@ -491,7 +615,7 @@ class DockerBackend(Backend):
         if have != want:
             return (
                 f"the running Docker broker (container {container.name}) was started with other "
-                "settings: run `inv services.restart` to apply .env"
+                "settings, password file or certificates: run `inv services.restart` to apply them"
             )
         return None
 
@@ -503,13 +627,7 @@ class DockerBackend(Backend):
             raise ConfigError(
                 f"unknown service {', '.join(unknown)} for --with: expected {', '.join(EXTRAS)}"
             )
-        needed = broker_config.required_files(self.settings)
-        if needed:
-            # Placeholder for the secure broker: mount the files under CONTAINER_SECRETS.
-            raise InfraError(
-                "the Docker backend does not mount the password file or TLS certificates yet",
-                hint="use BROKER_BACKEND=native for a broker with a password file or TLS",
-            )
+        broker_config.check_required_files(self.settings)
 
     def start(self, *, extras: frozenset[str] = frozenset()) -> None:
         s = self.settings
@@ -524,6 +642,11 @@ class DockerBackend(Backend):
             self._check_ports()
         text = render_config(s)
         write_atomic(self.conf, text, mode=0o644)  # no secrets in it; the container must read it
+        override = secure_override(s)
+        if override is None:
+            self.override.unlink(missing_ok=True)
+        else:  # JSON is YAML: compose reads it as its own format. Paths only, no secrets.
+            write_atomic(self.override, json.dumps(override, indent=2) + "\n", mode=0o644)
         sha = fingerprint(s, text)
         # While compose works (~1 s), load the MQTT client the readiness probe needs next.
         threading.Thread(target=_preload_mqtt, daemon=True).start()
