@@ -246,3 +246,27 @@ def test_compose_file_is_valid_for_compose_v1(tmp_path: Path) -> None:
         assert "mosquitto" in result.stdout.split()
         if profile:
             assert set(result.stdout.split()) == {"mosquitto", "go2rtc"}
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (v1) not installed")
+def test_secure_override_is_valid_for_compose_v1(tmp_path: Path) -> None:
+    s = settings_from(
+        base_env(
+            tmp_path,
+            MQTT_ALLOW_ANONYMOUS="false",
+            MQTT_USE_TLS="true",
+            MQTT_TLS_REQUIRE_CLIENT_CERT="true",
+            MOSQUITTO_PASSWD_FILE=str(tmp_path / "auth" / "passwd"),
+            MQTT_TLS_DIR=str(tmp_path / "tls"),
+        )
+    )
+    override = tmp_path / dk.SECURE_OVERRIDE
+    override.write_text(json.dumps(dk.secure_override(s)), encoding="utf-8")
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / dk.COMPOSE_FILE), "-f", str(override), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/run/adeline/tls" in result.stdout and "$SYS/broker/uptime" in result.stdout

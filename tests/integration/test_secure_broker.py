@@ -14,8 +14,10 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,6 +233,49 @@ def test_client_certificate_required(tls_env: dict[str, str]) -> None:
     assert not result.ok and "client certificate" in result.reason, result.reason
     if os.name == "posix":
         assert mode(s.client_key) == 0o600
+
+
+def test_restart_applies_an_edited_password_file(tls_env: dict[str, str]) -> None:
+    assert inv("services.up", env=tls_env).returncode == 0
+    s = settings_from(tls_env)
+    for user, password in (("frank", "frank-pass"), ("erin", "erin-new")):
+        r = inv("auth.add-user", user, "--password-stdin", env=tls_env, input=f"{password}\n")
+        assert r.returncode == 0, r.stderr
+    assert mqtt.probe(as_user(s, "frank", "frank-pass"), timeout=5).refused  # read at start only
+
+    new_env = {**tls_env, "MQTT_PASSWORD": "erin-new"}
+    stale = inv("services.up", env=new_env)
+    assert stale.returncode != 0
+    if tls_env["BROKER_BACKEND"] == "docker":  # the secrets are part of the container's identity
+        assert "services.restart" in stale.stderr
+    restarted = inv("services.restart", env=new_env, timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    assert mqtt.probe(as_user(s, "frank", "frank-pass"), timeout=5).ok
+    assert mqtt.probe(as_user(s, "erin", "erin-new"), timeout=5).ok
+    assert mqtt.probe(as_user(s, "erin", "erin-pass"), timeout=5).refused
+    assert "already running" in inv("services.up", env=new_env).stdout
+
+
+@pytest.mark.parametrize(
+    "secure_env", [pytest.param("docker", marks=pytest.mark.docker)], indirect=True
+)
+def test_docker_healthcheck_under_auth_and_tls_never_holds_the_password(
+    secure_env: dict[str, str], tls_env: dict[str, str], engine: Any
+) -> None:
+    env = {**tls_env, "MQTT_TLS_REQUIRE_CLIENT_CERT": "true"}
+    assert inv("tls.client", "client", env=env).returncode == 0
+    assert inv("services.up", env=env).returncode == 0
+    label = f"com.docker.compose.project={env['COMPOSE_PROJECT_NAME']}"
+    (container,) = engine.containers.list(filters={"label": label})
+    deadline = time.monotonic() + 60
+    while container.attrs["State"]["Health"]["Status"] != "healthy":
+        assert container.attrs["State"]["Health"]["Status"] != "unhealthy", container.attrs
+        assert time.monotonic() < deadline, "healthcheck never turned healthy"
+        time.sleep(0.5)  # Docker runs the check on its own clock (every 5 s)
+        container.reload()
+    assert "erin-pass" not in json.dumps(container.attrs)  # what `docker inspect` shows
+    status = inv("services.status", "--json", env=env)
+    assert json.loads(status.stdout)["detail"]["health"] == "healthy"
 
 
 def test_up_refuses_what_the_settings_ask_for_but_is_missing(secure_env: dict[str, str]) -> None:

@@ -66,6 +66,10 @@ def test_compose_args_put_file_project_and_profiles_before_the_action() -> None:
     assert dk.compose_args(["docker-compose"], Path("f.yml"), "p", frozenset(), "down") == [
         "docker-compose", "-f", "f.yml", "-p", "p", "down",
     ]  # fmt: skip
+    with_override = dk.compose_args(
+        ["docker-compose"], Path("f.yml"), "p", frozenset(), "up", overrides=[Path("o.yml")]
+    )
+    assert with_override == ["docker-compose", "-f", "f.yml", "-f", "o.yml", "-p", "p", "up"]
 
 
 # --- project name -------------------------------------------------------------------------------
@@ -114,6 +118,90 @@ def test_fingerprint_follows_config_image_and_ports(tmp_path: Path) -> None:
     assert sha != dk.fingerprint(load(tmp_path, MQTT_BROKER_PORT="2000"), text)
     assert sha != dk.fingerprint(load(tmp_path, MOSQUITTO_IMAGE="other:1"), text)
     assert sha != dk.fingerprint(base, text + "\n# changed")
+
+
+# --- the secure broker's override -----------------------------------------------------------------
+
+
+def secure(tmp_path: Path, **env: str) -> settings_mod.Settings:
+    return load(
+        tmp_path,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MOSQUITTO_PASSWD_FILE=str(tmp_path / "auth" / "users.txt"),
+        MQTT_TLS_DIR=str(tmp_path / "tls"),
+        **env,
+    )
+
+
+def test_no_override_for_the_dev_broker(tmp_path: Path) -> None:
+    assert dk.secure_override(load(tmp_path)) is None
+
+
+def test_override_mounts_the_password_folder_and_copies_it_for_the_broker_user(
+    tmp_path: Path,
+) -> None:
+    service = dk.secure_override(secure(tmp_path))["services"]["mosquitto"]  # type: ignore[index]
+    assert service["volumes"] == [
+        {
+            "type": "bind",
+            "source": str(tmp_path / "auth"),  # the folder: a file mount keeps the old inode
+            "target": "/run/adeline/auth",
+            "read_only": True,
+        }
+    ]
+    assert service["tmpfs"] == ["/mosquitto/secrets:mode=0700"]
+    sh, dash_c, script = service["command"]
+    assert (sh, dash_c) == ("sh", "-c")
+    lines = script.splitlines()
+    assert "cat /run/adeline/auth/users.txt > /mosquitto/secrets/passwd" in lines
+    assert "chown -R 1883:1883 /mosquitto/secrets" in lines
+    assert lines[-1] == "exec /usr/sbin/mosquitto -c /mosquitto/config/mosquitto.conf"
+    assert re.search(r"(?<!\$)\$(?!\$)", script) is None  # every $ escaped for compose
+    check = service["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "sh", "-c"]
+    assert "--cafile" not in check[3] and "-P" not in check[3].split()
+    assert '[ "$$?" = 5 ]' in check[3]  # CONNACK "not authorised" is an answer
+
+
+def test_override_with_tls_and_client_certificates(tmp_path: Path) -> None:
+    s = secure(tmp_path, MQTT_USE_TLS="true", MQTT_TLS_REQUIRE_CLIENT_CERT="true")
+    service = dk.secure_override(s)["services"]["mosquitto"]  # type: ignore[index]
+    assert {v["target"]: v["source"] for v in service["volumes"]} == {
+        "/run/adeline/auth": str(tmp_path / "auth"),
+        "/run/adeline/tls": str(tmp_path / "tls"),
+    }
+    script = service["command"][2]
+    for name in ("ca.crt", "server.crt", "server.key"):
+        assert f"cat /run/adeline/tls/{name} > /mosquitto/secrets/tls/{name}" in script
+    assert "/run/adeline/tls/client.key" in script  # for the healthcheck's TLS handshake
+    assert "ca.key" not in script
+    check = service["healthcheck"]["test"][3]
+    assert "--cafile /mosquitto/secrets/tls/ca.crt" in check
+    assert "--cert /mosquitto/secrets/tls/health.crt" in check
+    # TLS without a password file: only the TLS folder.
+    tls_only = load(tmp_path, MQTT_USE_TLS="true", MQTT_TLS_DIR=str(tmp_path / "tls"))
+    mounts = dk.secure_override(tls_only)["services"]["mosquitto"]["volumes"]  # type: ignore[index]
+    assert [m["target"] for m in mounts] == ["/run/adeline/tls"]
+
+
+def test_fingerprint_follows_the_secret_files(tmp_path: Path) -> None:
+    s = secure(tmp_path, MQTT_USE_TLS="true")
+    text = dk.render_config(s)
+    (tmp_path / "auth").mkdir()
+    (tmp_path / "tls").mkdir()
+    s.passwd_file.write_text("erin:$7$old\n", encoding="utf-8")
+    for name in ("ca.crt", "server.crt", "server.key"):
+        (s.tls_dir / name).write_text(name, encoding="utf-8")
+    before = dk.fingerprint(s, text)
+    assert dk.fingerprint(s, text) == before
+    s.passwd_file.write_text("erin:$7$new\n", encoding="utf-8")
+    after_passwd = dk.fingerprint(s, text)
+    assert after_passwd != before
+    (s.tls_dir / "server.crt").write_text("reissued", encoding="utf-8")
+    after_cert = dk.fingerprint(s, text)
+    assert after_cert != after_passwd
+    (s.tls_dir / "ca.key").write_text("the broker never reads it", encoding="utf-8")
+    assert dk.fingerprint(s, text) == after_cert
 
 
 def test_compose_env_carries_the_settings(tmp_path: Path) -> None:
