@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import secrets
 import shutil
 import signal
@@ -64,6 +65,22 @@ def test_up_answers_connack_at_once(denv: dict[str, str]) -> None:
     result = _up(denv)
     assert "ready" in result.stdout and "docker" in result.stdout
     assert mqtt.probe(settings_from(denv), timeout=2).ok
+
+
+def test_up_and_status_do_not_load_the_docker_sdk(denv: dict[str, str]) -> None:
+    """The SDK costs ~0.1 s to import: the engine is asked over its socket directly."""
+    for task in ("services.up", "services.status", "services.down"):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "invoke", task],
+            cwd=ROOT,
+            env=denv,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, (task, result.stderr[-2000:])
+        loaded = re.findall(r"\|\s+(docker(?:\.\S+)?)\s*$", result.stderr, re.MULTILINE)
+        assert loaded == [], (task, loaded[:5])
 
 
 def test_up_is_idempotent(denv: dict[str, str]) -> None:

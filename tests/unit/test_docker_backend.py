@@ -342,6 +342,119 @@ def test_engine_answers_pings_the_socket(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen and seen[0].startswith(b"GET /_ping ")
 
 
+class FakeEngine:
+    """A unix-socket HTTP server answering GET paths from a dict, the way dockerd does."""
+
+    def __init__(self, path: str, answers: dict[str, object]) -> None:
+        self.answers = answers
+        self.seen: list[str] = []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                request = conn.recv(65536).decode()
+                path = request.split(" ")[1]
+                self.seen.append(path)
+                key = path.split("?")[0]
+                if key in self.answers:
+                    body = json.dumps(self.answers[key]).encode()
+                    # chunked, as dockerd sends large answers
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n"
+                        + f"{len(body):x}\r\n".encode()
+                        + body
+                        + b"\r\n0\r\n\r\n"
+                    )
+                else:
+                    msg = b'{"message":"No such container"}'
+                    conn.sendall(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s" % (len(msg), msg)
+                    )
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs unix sockets")
+def test_containers_are_read_over_the_raw_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "d.sock")
+    inspect = {
+        "Id": "0123456789abcdef" * 4,
+        "Name": "/proj_mosquitto_1",
+        "State": {"Status": "running", "StartedAt": "2024-01-02T03:04:05.5Z"},
+        "Config": {"Labels": {dk.FINGERPRINT_LABEL: "abc"}, "Image": "eclipse-mosquitto:2.0"},
+        "RestartCount": 2,
+    }
+    engine = FakeEngine(
+        path,
+        {
+            "/containers/json": [{"Id": inspect["Id"]}, {"Id": "gone"}],
+            f"/containers/{inspect['Id']}/json": inspect,
+        },
+    )
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    try:
+        backend = dk.DockerBackend(load(tmp_path, COMPOSE_PROJECT_NAME="proj"))
+        (container,) = backend._containers()  # "gone" was removed between list and inspect
+        state = backend.state()
+    finally:
+        engine.close()
+    assert container.name == "proj_mosquitto_1" and container.short_id == "0123456789ab"
+    assert container.labels == {dk.FINGERPRINT_LABEL: "abc"} and container.restarts == 2
+    assert state.running and state.started_at == pytest.approx(1704164645.5)
+    assert state.detail["restarts"] == 2 and state.detail["image"] == "eclipse-mosquitto:2.0"
+    listed = engine.seen[0]
+    assert listed.startswith("/containers/json?all=1&filters=")
+    assert "com.docker.compose.project%3Dproj" in listed
+
+
+def test_engine_that_stops_answering_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'none.sock'}")
+    backend = dk.DockerBackend(load(tmp_path))
+    with pytest.raises(InfraError, match=r"Docker engine at unix://.*none\.sock.*not answering"):
+        backend.state()
+
+
+def test_compose_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    windows_env = {"ProgramData": str(tmp_path / "pd"), "ProgramFiles": str(tmp_path / "pf")}
+    assert dk.compose_plugin(windows_env, home=home, windows=True) is None
+    system = tmp_path / "pf" / "Docker" / "cli-plugins" / "docker-compose.exe"
+    system.parent.mkdir(parents=True)
+    system.write_text("", encoding="utf-8")
+    assert dk.compose_plugin(windows_env, home=home, windows=True) == system
+
+    user = home / ".docker" / "cli-plugins" / "docker-compose"
+    user.parent.mkdir(parents=True)
+    user.write_text("", encoding="utf-8")
+    assert dk.compose_plugin({}, home=home, windows=False) == user
+    # DOCKER_CONFIG moves the config folder; config.json may name extra plugin folders.
+    config = tmp_path / "cfg"
+    extra = tmp_path / "brew" / "cli-plugins"
+    extra.mkdir(parents=True)
+    (extra / "docker-compose").write_text("", encoding="utf-8")
+    config.mkdir()
+    (config / "config.json").write_text(
+        json.dumps({"cliPluginsExtraDirs": [str(extra)]}), encoding="utf-8"
+    )
+    found = dk.compose_plugin({"DOCKER_CONFIG": str(config)}, home=home, windows=False)
+    assert found == extra / "docker-compose"
+
+
 def test_docker_times_parse() -> None:
     assert dk._parse_time("0001-01-01T00:00:00Z") is None
     assert dk._parse_time("2024-01-02T03:04:05.123456789Z") == pytest.approx(1704164645.123456789)
