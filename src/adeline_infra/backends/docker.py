@@ -2,16 +2,19 @@
 
 - Compose (`docker compose` v2, else `docker-compose` v1) starts and stops it from
   `docker/adeline/docker-compose.mqtt.yml`, as a user could by hand.
-- The Docker SDK answers what CLI text would only describe: is the engine up, the container's
-  state and health, and its log (followed in a thread, so Ctrl+C ends it at once everywhere).
+- The engine API answers what CLI text would only describe: is the engine up, the container's
+  state and health (JSON over the engine's socket, without the SDK, so `services.up` and
+  `status` stay fast), and its log (the SDK, followed in a thread, so Ctrl+C ends it at once).
 - The broker's mosquitto.conf is rendered from settings (the same renderer as the native
   backend, with the paths files have inside the container) into `ADELINE_STATE_DIR/docker/`,
-  and the compose file mounts it through `MOSQUITTO_CONFIG`.
+  and the compose file mounts it through `MOSQUITTO_CONFIG`. With a password file or TLS, an
+  override beside it mounts their folders and copies them in for the broker's user
+  (`secure_override`).
 - The compose project is named per checkout (`COMPOSE_PROJECT_NAME`, else
   `adeline-<folder>-<hash of the path>`) so two clones never fight over one container.
 
-Importing this module is cheap: the SDK is imported only when the engine is actually used, and
-`engine_answers()` (for `BROKER_BACKEND=auto`) pings the engine's socket directly.
+Importing this module is cheap: the SDK is imported only for logs, volumes and error details,
+or when the engine speaks a transport only the SDK does (TLS, ssh, the Windows pipe).
 """
 
 from __future__ import annotations
