@@ -11,8 +11,8 @@ can never pass by skipping them.
 from __future__ import annotations
 
 import json
-import os
 import queue
+import re
 import secrets
 import shutil
 import signal
@@ -30,63 +30,21 @@ from adeline_infra import mqtt
 from adeline_infra.backends import docker as dk
 
 from ..conftest import settings_from
+from ..docker_helpers import IMAGE, docker_env, remove_project
 from ..helpers import ROOT, base_env, free_port, inv
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
-
-IMAGE = "eclipse-mosquitto:2.0"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("ADELINE_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"ADELINE_REQUIRE_DOCKER=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def engine() -> object:
-    """The SDK client of a live engine with the broker image and Compose, else skip (loudly)."""
-    if not dk.engine_answers(timeout=2):
-        _unavailable("no Docker engine answers (start one: .ci/start-docker.sh or Docker Desktop)")
-    try:
-        dk.find_compose()
-    except Exception as exc:
-        _unavailable(f"no Docker Compose: {exc}")
-    import docker
-
-    client = docker.from_env() if os.environ.get("DOCKER_HOST") else None
-    if client is None:
-        endpoint = dk.find_endpoint()
-        assert endpoint is not None
-        client = docker.DockerClient(base_url=endpoint.url)
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        _unavailable(f"the image {IMAGE} is missing (make it: .ci/build-mosquitto-image.sh)")
-    return client
-
-
-def _remove_project(client: object, project: str) -> None:
-    """Whatever the test left: containers, networks, volumes of its compose project."""
-    label = {"label": f"com.docker.compose.project={project}"}
-    for container in client.containers.list(all=True, filters=label):  # type: ignore[attr-defined]
-        container.remove(force=True)
-    for network in client.networks.list(filters=label):  # type: ignore[attr-defined]
-        network.remove()
-    for volume in client.volumes.list(filters=label):  # type: ignore[attr-defined]
-        volume.remove(force=True)
 
 
 @pytest.fixture
 def denv(engine: object, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for `inv`: the Docker backend, its own compose project and ports."""
-    project = f"adeline-test-{secrets.token_hex(4)}"
-    env = base_env(tmp_path, BROKER_BACKEND="docker", COMPOSE_PROJECT_NAME=project)
+    env = docker_env(tmp_path)
     try:
         yield env
     finally:
         inv("services.clean", "--yes", env=env)
-        _remove_project(engine, project)
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
 
 
 def _status(env: dict[str, str]) -> tuple[int, dict[str, object]]:
@@ -107,6 +65,22 @@ def test_up_answers_connack_at_once(denv: dict[str, str]) -> None:
     result = _up(denv)
     assert "ready" in result.stdout and "docker" in result.stdout
     assert mqtt.probe(settings_from(denv), timeout=2).ok
+
+
+def test_up_and_status_do_not_load_the_docker_sdk(denv: dict[str, str]) -> None:
+    """The SDK costs ~0.1 s to import: the engine is asked over its socket directly."""
+    for task in ("services.up", "services.status", "services.down"):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "invoke", task],
+            cwd=ROOT,
+            env=denv,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, (task, result.stderr[-2000:])
+        loaded = re.findall(r"\|\s+(docker(?:\.\S+)?)\s*$", result.stderr, re.MULTILINE)
+        assert loaded == [], (task, loaded[:5])
 
 
 def test_up_is_idempotent(denv: dict[str, str]) -> None:
@@ -289,3 +263,27 @@ def test_compose_file_is_valid_for_compose_v1(tmp_path: Path) -> None:
         assert "mosquitto" in result.stdout.split()
         if profile:
             assert set(result.stdout.split()) == {"mosquitto", "go2rtc"}
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (v1) not installed")
+def test_secure_override_is_valid_for_compose_v1(tmp_path: Path) -> None:
+    s = settings_from(
+        base_env(
+            tmp_path,
+            MQTT_ALLOW_ANONYMOUS="false",
+            MQTT_USE_TLS="true",
+            MQTT_TLS_REQUIRE_CLIENT_CERT="true",
+            MOSQUITTO_PASSWD_FILE=str(tmp_path / "auth" / "passwd"),
+            MQTT_TLS_DIR=str(tmp_path / "tls"),
+        )
+    )
+    override = tmp_path / dk.SECURE_OVERRIDE
+    override.write_text(json.dumps(dk.secure_override(s)), encoding="utf-8")
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / dk.COMPOSE_FILE), "-f", str(override), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/run/adeline/tls" in result.stdout and "$SYS/broker/uptime" in result.stdout

@@ -14,8 +14,10 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,7 @@ from adeline_infra import certs, mqtt
 from adeline_infra.settings import Settings
 
 from ..conftest import settings_from
+from ..docker_helpers import docker_env, remove_project
 from ..helpers import ROOT, base_env, inv
 from ..tls_helpers import python313, strict_client
 
@@ -68,9 +71,8 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.fixture
-def secure_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = base_env(
+def _secure(tmp_path: Path, make_env: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return make_env(
         tmp_path,
         MQTT_ALLOW_ANONYMOUS="false",
         MOSQUITTO_PASSWD_FILE=str(tmp_path / "secrets" / "passwd"),
@@ -78,8 +80,32 @@ def secure_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         MQTT_USERNAME="erin",
         MQTT_PASSWORD="erin-pass",
     )
-    yield env
-    inv("services.down", env=env)
+
+
+@pytest.fixture(params=["native", pytest.param("docker", marks=pytest.mark.docker)])
+def secure_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Settings for a secure broker (files not made yet), on each backend in turn.
+
+    Docker: its own compose project, whose containers and volumes go at teardown.
+    """
+    if request.param == "native":
+        env = _secure(tmp_path, base_env)
+        yield env
+        inv("services.down", env=env)
+        return
+    engine = request.getfixturevalue("engine")
+    env = _secure(tmp_path, docker_env)
+    try:
+        yield env
+    finally:
+        inv("services.clean", "--yes", env=env)
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+
+
+@pytest.fixture
+def files_env(tmp_path: Path) -> dict[str, str]:
+    """Settings naming the secret files, for tasks that start no broker."""
+    return _secure(tmp_path, base_env)
 
 
 def test_file_from_mosquitto_passwd_edited_by_the_script(
@@ -209,6 +235,49 @@ def test_client_certificate_required(tls_env: dict[str, str]) -> None:
         assert mode(s.client_key) == 0o600
 
 
+def test_restart_applies_an_edited_password_file(tls_env: dict[str, str]) -> None:
+    assert inv("services.up", env=tls_env).returncode == 0
+    s = settings_from(tls_env)
+    for user, password in (("frank", "frank-pass"), ("erin", "erin-new")):
+        r = inv("auth.add-user", user, "--password-stdin", env=tls_env, input=f"{password}\n")
+        assert r.returncode == 0, r.stderr
+    assert mqtt.probe(as_user(s, "frank", "frank-pass"), timeout=5).refused  # read at start only
+
+    new_env = {**tls_env, "MQTT_PASSWORD": "erin-new"}
+    stale = inv("services.up", env=new_env)
+    assert stale.returncode != 0
+    if tls_env["BROKER_BACKEND"] == "docker":  # the secrets are part of the container's identity
+        assert "services.restart" in stale.stderr
+    restarted = inv("services.restart", env=new_env, timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    assert mqtt.probe(as_user(s, "frank", "frank-pass"), timeout=5).ok
+    assert mqtt.probe(as_user(s, "erin", "erin-new"), timeout=5).ok
+    assert mqtt.probe(as_user(s, "erin", "erin-pass"), timeout=5).refused
+    assert "already running" in inv("services.up", env=new_env).stdout
+
+
+@pytest.mark.parametrize(
+    "secure_env", [pytest.param("docker", marks=pytest.mark.docker)], indirect=True
+)
+def test_docker_healthcheck_under_auth_and_tls_never_holds_the_password(
+    secure_env: dict[str, str], tls_env: dict[str, str], engine: Any
+) -> None:
+    env = {**tls_env, "MQTT_TLS_REQUIRE_CLIENT_CERT": "true"}
+    assert inv("tls.client", "client", env=env).returncode == 0
+    assert inv("services.up", env=env).returncode == 0
+    label = f"com.docker.compose.project={env['COMPOSE_PROJECT_NAME']}"
+    (container,) = engine.containers.list(filters={"label": label})
+    deadline = time.monotonic() + 60
+    while container.attrs["State"]["Health"]["Status"] != "healthy":
+        assert container.attrs["State"]["Health"]["Status"] != "unhealthy", container.attrs
+        assert time.monotonic() < deadline, "healthcheck never turned healthy"
+        time.sleep(0.5)  # Docker runs the check on its own clock (every 5 s)
+        container.reload()
+    assert "erin-pass" not in json.dumps(container.attrs)  # what `docker inspect` shows
+    status = inv("services.status", "--json", env=env)
+    assert json.loads(status.stdout)["detail"]["health"] == "healthy"
+
+
 def test_up_refuses_what_the_settings_ask_for_but_is_missing(secure_env: dict[str, str]) -> None:
     no_passwd = inv("services.up", env=secure_env)
     assert no_passwd.returncode == 2
@@ -231,38 +300,38 @@ def test_up_refuses_what_the_settings_ask_for_but_is_missing(secure_env: dict[st
     assert inv("services.status", env=secure_env).returncode == 3  # nothing was started
 
 
-def test_auth_tasks_round_trip(secure_env: dict[str, str]) -> None:
-    path = Path(secure_env["MOSQUITTO_PASSWD_FILE"])
+def test_auth_tasks_round_trip(files_env: dict[str, str]) -> None:
+    path = Path(files_env["MOSQUITTO_PASSWD_FILE"])
     for user in ("alice", "bob"):
-        r = inv("auth.add-user", user, "--password-stdin", env=secure_env, input=f"{user}-pw\n")
+        r = inv("auth.add-user", user, "--password-stdin", env=files_env, input=f"{user}-pw\n")
         assert r.returncode == 0, r.stderr
         assert f"{user}-pw" not in r.stdout + r.stderr
-    listed = inv("auth.list-users", "--json", env=secure_env)
+    listed = inv("auth.list-users", "--json", env=files_env)
     assert listed.returncode == 0, listed.stderr
     users = json.loads(listed.stdout)["users"]
     assert [u["user"] for u in users] == ["alice", "bob"]
     assert "$7$" not in listed.stdout
-    assert inv("auth.remove-user", "alice", env=secure_env).returncode == 0
-    gone = inv("auth.remove-user", "alice", env=secure_env)
+    assert inv("auth.remove-user", "alice", env=files_env).returncode == 0
+    gone = inv("auth.remove-user", "alice", env=files_env)
     assert gone.returncode == 1 and "not in" in gone.stderr
-    no_tty = inv("auth.add-user", "carol", env=secure_env)  # no terminal, no --password-stdin
+    no_tty = inv("auth.add-user", "carol", env=files_env)  # no terminal, no --password-stdin
     assert no_tty.returncode == 2 and "--password-stdin" in no_tty.stderr
-    bad = inv("auth.add-user", "a:b", "--password-stdin", env=secure_env, input="x\n")
+    bad = inv("auth.add-user", "a:b", "--password-stdin", env=files_env, input="x\n")
     assert bad.returncode == 2 and "':'" in bad.stderr
     assert "alice" not in path.read_text(encoding="utf-8")
 
 
-def test_tls_check_exit_codes(secure_env: dict[str, str]) -> None:
-    missing = inv("tls.check", env=secure_env)
+def test_tls_check_exit_codes(files_env: dict[str, str]) -> None:
+    missing = inv("tls.check", env=files_env)
     assert missing.returncode == 2 and "inv tls.certs" in missing.stderr
-    assert inv("tls.certs", env=secure_env).returncode == 0
-    ok = inv("tls.check", "--json", env=secure_env)
+    assert inv("tls.certs", env=files_env).returncode == 0
+    ok = inv("tls.check", "--json", env=files_env)
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] is True
     server = next(c for c in data["certificates"] if c["file"] == "server.crt")
     assert {"localhost", "127.0.0.1", "::1", "mosquitto"} <= set(server["sans"])
-    elsewhere = inv("tls.check", env={**secure_env, "MQTT_BROKER_HOST": "broker.example.org"})
+    elsewhere = inv("tls.check", env={**files_env, "MQTT_BROKER_HOST": "broker.example.org"})
     assert elsewhere.returncode == 1 and "broker.example.org" in elsewhere.stderr
-    soon = inv("tls.check", "--days", "5000", env=secure_env)
+    soon = inv("tls.check", "--days", "5000", env=files_env)
     assert soon.returncode == 1 and "expires in" in soon.stderr

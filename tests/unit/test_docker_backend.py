@@ -66,6 +66,10 @@ def test_compose_args_put_file_project_and_profiles_before_the_action() -> None:
     assert dk.compose_args(["docker-compose"], Path("f.yml"), "p", frozenset(), "down") == [
         "docker-compose", "-f", "f.yml", "-p", "p", "down",
     ]  # fmt: skip
+    with_override = dk.compose_args(
+        ["docker-compose"], Path("f.yml"), "p", frozenset(), "up", overrides=[Path("o.yml")]
+    )
+    assert with_override == ["docker-compose", "-f", "f.yml", "-f", "o.yml", "-p", "p", "up"]
 
 
 # --- project name -------------------------------------------------------------------------------
@@ -114,6 +118,90 @@ def test_fingerprint_follows_config_image_and_ports(tmp_path: Path) -> None:
     assert sha != dk.fingerprint(load(tmp_path, MQTT_BROKER_PORT="2000"), text)
     assert sha != dk.fingerprint(load(tmp_path, MOSQUITTO_IMAGE="other:1"), text)
     assert sha != dk.fingerprint(base, text + "\n# changed")
+
+
+# --- the secure broker's override -----------------------------------------------------------------
+
+
+def secure(tmp_path: Path, **env: str) -> settings_mod.Settings:
+    return load(
+        tmp_path,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MOSQUITTO_PASSWD_FILE=str(tmp_path / "auth" / "users.txt"),
+        MQTT_TLS_DIR=str(tmp_path / "tls"),
+        **env,
+    )
+
+
+def test_no_override_for_the_dev_broker(tmp_path: Path) -> None:
+    assert dk.secure_override(load(tmp_path)) is None
+
+
+def test_override_mounts_the_password_folder_and_copies_it_for_the_broker_user(
+    tmp_path: Path,
+) -> None:
+    service = dk.secure_override(secure(tmp_path))["services"]["mosquitto"]  # type: ignore[index]
+    assert service["volumes"] == [
+        {
+            "type": "bind",
+            "source": str(tmp_path / "auth"),  # the folder: a file mount keeps the old inode
+            "target": "/run/adeline/auth",
+            "read_only": True,
+        }
+    ]
+    assert service["tmpfs"] == ["/mosquitto/secrets:mode=0700"]
+    sh, dash_c, script = service["command"]
+    assert (sh, dash_c) == ("sh", "-c")
+    lines = script.splitlines()
+    assert "cat /run/adeline/auth/users.txt > /mosquitto/secrets/passwd" in lines
+    assert "chown -R 1883:1883 /mosquitto/secrets" in lines
+    assert lines[-1] == "exec /usr/sbin/mosquitto -c /mosquitto/config/mosquitto.conf"
+    assert re.search(r"(?<!\$)\$(?!\$)", script) is None  # every $ escaped for compose
+    check = service["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "sh", "-c"]
+    assert "--cafile" not in check[3] and "-P" not in check[3].split()
+    assert '[ "$$?" = 5 ]' in check[3]  # CONNACK "not authorised" is an answer
+
+
+def test_override_with_tls_and_client_certificates(tmp_path: Path) -> None:
+    s = secure(tmp_path, MQTT_USE_TLS="true", MQTT_TLS_REQUIRE_CLIENT_CERT="true")
+    service = dk.secure_override(s)["services"]["mosquitto"]  # type: ignore[index]
+    assert {v["target"]: v["source"] for v in service["volumes"]} == {
+        "/run/adeline/auth": str(tmp_path / "auth"),
+        "/run/adeline/tls": str(tmp_path / "tls"),
+    }
+    script = service["command"][2]
+    for name in ("ca.crt", "server.crt", "server.key"):
+        assert f"cat /run/adeline/tls/{name} > /mosquitto/secrets/tls/{name}" in script
+    assert "/run/adeline/tls/client.key" in script  # for the healthcheck's TLS handshake
+    assert "ca.key" not in script
+    check = service["healthcheck"]["test"][3]
+    assert "--cafile /mosquitto/secrets/tls/ca.crt" in check
+    assert "--cert /mosquitto/secrets/tls/health.crt" in check
+    # TLS without a password file: only the TLS folder.
+    tls_only = load(tmp_path, MQTT_USE_TLS="true", MQTT_TLS_DIR=str(tmp_path / "tls"))
+    mounts = dk.secure_override(tls_only)["services"]["mosquitto"]["volumes"]  # type: ignore[index]
+    assert [m["target"] for m in mounts] == ["/run/adeline/tls"]
+
+
+def test_fingerprint_follows_the_secret_files(tmp_path: Path) -> None:
+    s = secure(tmp_path, MQTT_USE_TLS="true")
+    text = dk.render_config(s)
+    (tmp_path / "auth").mkdir()
+    (tmp_path / "tls").mkdir()
+    s.passwd_file.write_text("erin:$7$old\n", encoding="utf-8")
+    for name in ("ca.crt", "server.crt", "server.key"):
+        (s.tls_dir / name).write_text(name, encoding="utf-8")
+    before = dk.fingerprint(s, text)
+    assert dk.fingerprint(s, text) == before
+    s.passwd_file.write_text("erin:$7$new\n", encoding="utf-8")
+    after_passwd = dk.fingerprint(s, text)
+    assert after_passwd != before
+    (s.tls_dir / "server.crt").write_text("reissued", encoding="utf-8")
+    after_cert = dk.fingerprint(s, text)
+    assert after_cert != after_passwd
+    (s.tls_dir / "ca.key").write_text("the broker never reads it", encoding="utf-8")
+    assert dk.fingerprint(s, text) == after_cert
 
 
 def test_compose_env_carries_the_settings(tmp_path: Path) -> None:
@@ -252,6 +340,119 @@ def test_engine_answers_pings_the_socket(tmp_path: Path, monkeypatch: pytest.Mon
         thread.join(5)
         server.close()
     assert seen and seen[0].startswith(b"GET /_ping ")
+
+
+class FakeEngine:
+    """A unix-socket HTTP server answering GET paths from a dict, the way dockerd does."""
+
+    def __init__(self, path: str, answers: dict[str, object]) -> None:
+        self.answers = answers
+        self.seen: list[str] = []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                request = conn.recv(65536).decode()
+                path = request.split(" ")[1]
+                self.seen.append(path)
+                key = path.split("?")[0]
+                if key in self.answers:
+                    body = json.dumps(self.answers[key]).encode()
+                    # chunked, as dockerd sends large answers
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n"
+                        + f"{len(body):x}\r\n".encode()
+                        + body
+                        + b"\r\n0\r\n\r\n"
+                    )
+                else:
+                    msg = b'{"message":"No such container"}'
+                    conn.sendall(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s" % (len(msg), msg)
+                    )
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs unix sockets")
+def test_containers_are_read_over_the_raw_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "d.sock")
+    inspect = {
+        "Id": "0123456789abcdef" * 4,
+        "Name": "/proj_mosquitto_1",
+        "State": {"Status": "running", "StartedAt": "2024-01-02T03:04:05.5Z"},
+        "Config": {"Labels": {dk.FINGERPRINT_LABEL: "abc"}, "Image": "eclipse-mosquitto:2.0"},
+        "RestartCount": 2,
+    }
+    engine = FakeEngine(
+        path,
+        {
+            "/containers/json": [{"Id": inspect["Id"]}, {"Id": "gone"}],
+            f"/containers/{inspect['Id']}/json": inspect,
+        },
+    )
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    try:
+        backend = dk.DockerBackend(load(tmp_path, COMPOSE_PROJECT_NAME="proj"))
+        (container,) = backend._containers()  # "gone" was removed between list and inspect
+        state = backend.state()
+    finally:
+        engine.close()
+    assert container.name == "proj_mosquitto_1" and container.short_id == "0123456789ab"
+    assert container.labels == {dk.FINGERPRINT_LABEL: "abc"} and container.restarts == 2
+    assert state.running and state.started_at == pytest.approx(1704164645.5)
+    assert state.detail["restarts"] == 2 and state.detail["image"] == "eclipse-mosquitto:2.0"
+    listed = engine.seen[0]
+    assert listed.startswith("/containers/json?all=1&filters=")
+    assert "com.docker.compose.project%3Dproj" in listed
+
+
+def test_engine_that_stops_answering_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'none.sock'}")
+    backend = dk.DockerBackend(load(tmp_path))
+    with pytest.raises(InfraError, match=r"Docker engine at unix://.*none\.sock.*not answering"):
+        backend.state()
+
+
+def test_compose_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    windows_env = {"ProgramData": str(tmp_path / "pd"), "ProgramFiles": str(tmp_path / "pf")}
+    assert dk.compose_plugin(windows_env, home=home, windows=True) is None
+    system = tmp_path / "pf" / "Docker" / "cli-plugins" / "docker-compose.exe"
+    system.parent.mkdir(parents=True)
+    system.write_text("", encoding="utf-8")
+    assert dk.compose_plugin(windows_env, home=home, windows=True) == system
+
+    user = home / ".docker" / "cli-plugins" / "docker-compose"
+    user.parent.mkdir(parents=True)
+    user.write_text("", encoding="utf-8")
+    assert dk.compose_plugin({}, home=home, windows=False) == user
+    # DOCKER_CONFIG moves the config folder; config.json may name extra plugin folders.
+    config = tmp_path / "cfg"
+    extra = tmp_path / "brew" / "cli-plugins"
+    extra.mkdir(parents=True)
+    (extra / "docker-compose").write_text("", encoding="utf-8")
+    config.mkdir()
+    (config / "config.json").write_text(
+        json.dumps({"cliPluginsExtraDirs": [str(extra)]}), encoding="utf-8"
+    )
+    found = dk.compose_plugin({"DOCKER_CONFIG": str(config)}, home=home, windows=False)
+    assert found == extra / "docker-compose"
 
 
 def test_docker_times_parse() -> None:

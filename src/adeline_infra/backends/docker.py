@@ -2,35 +2,40 @@
 
 - Compose (`docker compose` v2, else `docker-compose` v1) starts and stops it from
   `docker/adeline/docker-compose.mqtt.yml`, as a user could by hand.
-- The Docker SDK answers what CLI text would only describe: is the engine up, the container's
-  state and health, and its log (followed in a thread, so Ctrl+C ends it at once everywhere).
+- The engine API answers what CLI text would only describe: is the engine up, the container's
+  state and health (JSON over the engine's socket, without the SDK, so `services.up` and
+  `status` stay fast), and its log (the SDK, followed in a thread, so Ctrl+C ends it at once).
 - The broker's mosquitto.conf is rendered from settings (the same renderer as the native
   backend, with the paths files have inside the container) into `ADELINE_STATE_DIR/docker/`,
-  and the compose file mounts it through `MOSQUITTO_CONFIG`.
+  and the compose file mounts it through `MOSQUITTO_CONFIG`. With a password file or TLS, an
+  override beside it mounts their folders and copies them in for the broker's user
+  (`secure_override`).
 - The compose project is named per checkout (`COMPOSE_PROJECT_NAME`, else
   `adeline-<folder>-<hash of the path>`) so two clones never fight over one container.
 
-Importing this module is cheap: the SDK is imported only when the engine is actually used, and
-`engine_answers()` (for `BROKER_BACKEND=auto`) pings the engine's socket directly.
+Importing this module is cheap: the SDK is imported only for logs, volumes and error details,
+or when the engine speaks a transport only the SDK does (TLS, ssh, the Windows pipe).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client  # ~2 ms under invoke, which has loaded email.* already
 import json
 import os
 import queue
 import re
+import shlex
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from .. import broker_config, procs
 from ..errors import ConfigError, InfraError
@@ -49,8 +54,15 @@ FINGERPRINT_LABEL = "org.adeline.config-sha"
 CONTAINER_PORT = 1883
 CONTAINER_WS_PORT = 9001
 CONTAINER_DATA = PurePosixPath("/mosquitto/data")
-# The secure broker mounts the password file and the TLS folder here (read-only).
+CONTAINER_CONFIG = PurePosixPath("/mosquitto/config/mosquitto.conf")
+# The secure broker: the host folders of the password file and of the TLS files are mounted
+# read-only under STAGING; at every container start the files the broker needs are copied into
+# CONTAINER_SECRETS (a tmpfs: never on the engine's disk) and given to the broker's user, since
+# the host files are 0600 and owned by the host user (see `secure_override`).
 CONTAINER_SECRETS = PurePosixPath("/mosquitto/secrets")
+STAGING = PurePosixPath("/run/adeline")
+BROKER_UID = 1883  # the `mosquitto` user of eclipse-mosquitto images (and of our CI image)
+SECURE_OVERRIDE = "compose.secure.yml"
 
 _NPIPE = r"\\.\pipe\docker_engine"
 _POSIX_SOCKETS = (
@@ -129,30 +141,58 @@ def find_endpoint(
     return None
 
 
-def _raw_ping(endpoint: Endpoint, timeout: float) -> bool | None:
-    """GET /_ping over a plain socket (unix or tcp without TLS). None: needs the SDK to tell."""
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (the engine's usual endpoint)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.unix_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _raw_get(endpoint: Endpoint, path: str, timeout: float) -> tuple[int, bytes] | None:
+    """GET `path` from the engine API over a plain socket: (status, body).
+
+    Unix sockets and TCP without TLS only; None for the transports only the SDK speaks
+    (TLS, ssh, the Windows named pipe). OSError when nothing answers. This keeps the SDK
+    (~0.1 s to import and connect) out of `BROKER_BACKEND=auto` and `services.up`.
+    """
     parsed = urlparse(endpoint.url)
-    sock: socket.socket
+    conn: http.client.HTTPConnection
+    if parsed.scheme == "unix" and hasattr(socket, "AF_UNIX"):
+        conn = _UnixHTTPConnection(parsed.path, timeout)
+    elif parsed.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
+        conn = http.client.HTTPConnection(
+            parsed.hostname or "localhost", parsed.port or 2375, timeout=timeout
+        )
+    else:
+        return None
     try:
-        if parsed.scheme == "unix" and hasattr(socket, "AF_UNIX"):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(parsed.path)
-        elif parsed.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
-            sock = socket.create_connection(
-                (parsed.hostname or "localhost", parsed.port or 2375), timeout=timeout
-            )
-        else:
-            return None
+        conn.request("GET", path, headers={"Host": "docker"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    except http.client.HTTPException as exc:
+        raise OSError(f"not an HTTP answer ({exc.__class__.__name__})") from None
+    finally:
+        conn.close()
+
+
+def _raw_ping(endpoint: Endpoint, timeout: float) -> bool | None:
+    """GET /_ping without the SDK. None: the transport needs the SDK to tell."""
+    try:
+        answer = _raw_get(endpoint, "/_ping", timeout)
     except OSError:
         return False
-    with sock:
-        try:
-            sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-            head = sock.recv(64)
-        except OSError:
-            return False
-    return head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n", 1)[0]
+    return None if answer is None else answer[0] == 200
 
 
 def engine_answers(timeout: float = 1.0) -> bool:
@@ -190,15 +230,18 @@ def _connect(endpoint: Endpoint, timeout: float) -> Any:
         else:
             client = docker.DockerClient(base_url=endpoint.url, timeout=max(int(timeout), 1))
     except DockerException as exc:
-        reason = _short_reason(exc)
-        raise InfraError(
-            f"the Docker engine at {endpoint.url} (from {endpoint.source}) is not answering"
-            f" ({reason})",
-            hint=no_engine_hint()
-            if endpoint.source != "DOCKER_HOST"
-            else "start it, fix or unset DOCKER_HOST, or use BROKER_BACKEND=native",
-        ) from None
+        raise _not_answering(endpoint, exc) from None
     return client
+
+
+def _not_answering(endpoint: Endpoint, exc: BaseException) -> InfraError:
+    return InfraError(
+        f"the Docker engine at {endpoint.url} (from {endpoint.source}) is not answering"
+        f" ({_short_reason(exc)})",
+        hint=no_engine_hint()
+        if endpoint.source != "DOCKER_HOST"
+        else "start it, fix or unset DOCKER_HOST, or use BROKER_BACKEND=native",
+    )
 
 
 def _short_reason(exc: BaseException) -> str:
@@ -239,19 +282,67 @@ def compose_install_hint() -> str:
     )
 
 
+# Where the docker CLI looks for plugins after its config folder and `cliPluginsExtraDirs`.
+_SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def compose_plugin(
+    environ: Mapping[str, str] | None = None,
+    *,
+    home: Path | None = None,
+    windows: bool = procs.WINDOWS,
+) -> Path | None:
+    """The Compose v2 plugin file, where the docker CLI would find it (no process started).
+
+    Docker's plugin discovery: `~/.docker/cli-plugins` (DOCKER_CONFIG), the `cliPluginsExtraDirs`
+    of its config.json, then the system folders.
+    """
+    env = os.environ if environ is None else environ
+    config_dir = Path(
+        env.get("DOCKER_CONFIG") or (Path.home() if home is None else home) / ".docker"
+    )
+    folders = [config_dir / "cli-plugins"]
+    try:
+        extra = json.loads((config_dir / "config.json").read_text("utf-8")).get(
+            "cliPluginsExtraDirs"
+        )
+        folders += [Path(f) for f in extra or () if isinstance(f, str)]
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    if windows:
+        for var, default in (
+            ("ProgramData", r"C:\ProgramData"),
+            ("ProgramFiles", r"C:\Program Files"),
+        ):
+            folders.append(Path(env.get(var) or default) / "Docker" / "cli-plugins")
+    else:
+        folders += [Path(f) for f in _SYSTEM_PLUGIN_DIRS]
+    name = "docker-compose.exe" if windows else "docker-compose"
+    return next((f / name for f in folders if (f / name).is_file()), None)
+
+
 def find_compose() -> list[str]:
-    """The compose command on this machine (runs `docker compose version` once, ~30 ms)."""
+    """The compose command on this machine: v2 if its plugin is installed, else v1.
+
+    No process is started when the plugin file or `docker-compose` is found (every `inv
+    services.*` call pays for this); only a plugin in a folder we do not know costs a
+    `docker compose version` (~20 ms).
+    """
     docker_cli = procs.which("docker")
-    v2 = False
-    if docker_cli:
+    v1_cli = procs.which("docker-compose")
+    v2 = bool(docker_cli) and compose_plugin() is not None
+    if docker_cli and not v2 and not v1_cli:
         try:
-            v2 = (
-                procs.run([docker_cli, "compose", "version"], check=False, timeout=20).returncode
-                == 0
-            )
+            result = procs.run([docker_cli, "compose", "version"], check=False, timeout=20)
+            v2 = result.returncode == 0
         except InfraError:
             v2 = False
-    return choose_compose(docker_cli, v2, procs.which("docker-compose"))
+    return choose_compose(docker_cli, v2, v1_cli)
 
 
 _ANONYMOUS = re.compile(r"[0-9a-f]{64}")
@@ -291,19 +382,131 @@ def render_config(settings: Settings) -> str:
     return broker_config.render(settings, paths, port=CONTAINER_PORT, ws_port=CONTAINER_WS_PORT)
 
 
+def _secret_sources(settings: Settings) -> dict[str, Path]:
+    """Host file -> its name in CONTAINER_SECRETS, for what the settings make the broker use.
+
+    With client certificates required, our client certificate goes in too, for the healthcheck.
+    """
+    needed = broker_config.required_files(settings)
+    names = {"passwd": "passwd", "ca": "tls/ca.crt", "cert": "tls/server.crt"}
+    names["key"] = "tls/server.key"
+    sources = {names[role]: path for role, path in needed.items()}
+    if settings.use_tls and settings.tls_require_client_cert:
+        sources["tls/health.crt"] = settings.client_cert
+        sources["tls/health.key"] = settings.client_key
+    return sources
+
+
+def _sh(*lines: str) -> str:
+    return "\n".join(lines)
+
+
+def secure_override(settings: Settings) -> dict[str, Any] | None:
+    """The compose override for a broker with a password file and/or TLS; None for the dev one.
+
+    - Folders are mounted, not files: `write_atomic` replaces a file by renaming, and a bind
+      mount of a single file would keep showing the old one.
+    - The command copies what the broker reads into a tmpfs owned by its user (uid 1883), then
+      execs mosquitto, which drops from root to that user: whatever the host's uid or OS.
+      Images without `mkdir`/`chown` on PATH (ours: busybox with a few applets) use busybox.
+    - The healthcheck cannot log in (a password in it would show in `docker inspect`): it makes
+      an anonymous CONNECT, over TLS with the CA (and a client certificate when one is
+      required), and counts the broker's answer, CONNACK "not authorised" (exit 5), as healthy.
+    """
+    sources = _secret_sources(settings)
+    if not sources:
+        return None
+    q = shlex.quote  # for the container's POSIX shell, whatever the host OS
+    mounts: dict[PurePosixPath, Path] = {}
+    copies: list[str] = []
+    for name, host in sources.items():
+        folder = STAGING / ("auth" if name == "passwd" else "tls")
+        mounts[folder] = host.parent
+        source, target = q(str(folder / host.name)), q(str(CONTAINER_SECRETS / name))
+        copy = f"cat {source} > {target}"
+        # The healthcheck's client certificate is optional: without it the check fails, and
+        # our own clients say which `inv tls.client` to run.
+        copies.append(f"[ ! -f {source} ] || {copy}" if name.startswith("tls/health") else copy)
+    secrets_dir = q(str(CONTAINER_SECRETS))
+    command = _sh(
+        "set -e",
+        'command -v mkdir >/dev/null 2>&1 || mkdir() { busybox mkdir "$@"; }',
+        'command -v chown >/dev/null 2>&1 || chown() { busybox chown "$@"; }',
+        "umask 077",
+        f"mkdir -p {q(str(CONTAINER_SECRETS / 'tls'))}",
+        *copies,
+        f"chown -R {BROKER_UID}:{BROKER_UID} {secrets_dir}",
+        f"exec /usr/sbin/mosquitto -c {q(str(CONTAINER_CONFIG))}",
+    )
+    probe = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(CONTAINER_PORT)]
+    if settings.use_tls:
+        probe += ["--cafile", f"{CONTAINER_SECRETS}/tls/ca.crt", "--insecure"]
+        if settings.tls_require_client_cert:
+            probe += ["--cert", f"{CONTAINER_SECRETS}/tls/health.crt"]
+            probe += ["--key", f"{CONTAINER_SECRETS}/tls/health.key"]
+    probe += ["-t", "$SYS/broker/uptime", "-C", "1", "-W", "3"]
+    check = _sh(
+        shlex.join(probe) + " >/dev/null 2>&1 && exit 0",
+        '[ "$?" = 5 ]  # refused by CONNACK (not authorised): the broker answers',
+    )
+    service = {
+        "volumes": [
+            {"type": "bind", "source": str(host), "target": str(target), "read_only": True}
+            for target, host in sorted(mounts.items())
+        ],
+        "tmpfs": [f"{CONTAINER_SECRETS}:mode=0700"],
+        "command": ["sh", "-c", _compose_literal(command)],
+        "healthcheck": {"test": ["CMD", "sh", "-c", _compose_literal(check)]},
+    }
+    return {"services": {SERVICE: service}}
+
+
+def _compose_literal(text: str) -> str:
+    """Compose interpolates `$NAME` in its files; `$$` is a literal `$`."""
+    return text.replace("$", "$$")
+
+
+def _secrets_digest(settings: Settings) -> str:
+    """A hash of the secret files' contents: a new password or certificate needs a new start."""
+    digest = hashlib.sha256()
+    for name, path in sorted(_secret_sources(settings).items()):
+        digest.update(name.encode("utf-8") + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"missing")
+    return digest.hexdigest()
+
+
 def fingerprint(settings: Settings, config_text: str) -> str:
-    """What the container must be recreated for: its config, image and published ports."""
+    """What the container must be recreated for: config, image, ports, mounts and secrets."""
+    override = secure_override(settings)
     key = "\n".join(
-        [config_text, settings.mosquitto_image, str(settings.mqtt_port), str(settings.ws_port)]
+        [
+            config_text,
+            settings.mosquitto_image,
+            str(settings.mqtt_port),
+            str(settings.ws_port),
+            json.dumps(override, sort_keys=True) if override else "",
+            _secrets_digest(settings) if override else "",
+        ]
     )
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def compose_args(
-    compose: list[str], compose_file: Path, project: str, extras: frozenset[str], *action: str
+    compose: list[str],
+    compose_file: Path,
+    project: str,
+    extras: frozenset[str],
+    *action: str,
+    overrides: Sequence[Path] = (),
 ) -> list[str]:
-    """`<compose> -f FILE -p PROJECT [--profile P ...] ACTION...` (same for v1 and v2)."""
-    args = [*compose, "-f", str(compose_file), "-p", project]
+    """`<compose> -f FILE [-f OVERRIDE ...] -p PROJECT [--profile P ...] ACTION...` (v1 and v2)."""
+    args = [*compose, "-f", str(compose_file)]
+    for override in overrides:
+        args += ["-f", str(override)]
+    args += ["-p", project]
     for extra in sorted(extras):
         args += ["--profile", EXTRAS[extra]]
     return [*args, *action]
@@ -367,6 +570,40 @@ def _parse_time(text: str | None) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Container:
+    """One container as the engine describes it: its inspect document (`docker inspect`).
+
+    The attribute names of the SDK's Container, but read over the raw socket when possible.
+    """
+
+    attrs: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.attrs["Id"])
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def name(self) -> str:
+        return str(self.attrs.get("Name", "")).lstrip("/")
+
+    @property
+    def status(self) -> str:
+        return str((self.attrs.get("State") or {}).get("Status", ""))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return (self.attrs.get("Config") or {}).get("Labels") or {}
+
+    @property
+    def restarts(self) -> int:
+        return int(self.attrs.get("RestartCount") or 0)
+
+
 class DockerBackend(Backend):
     name = "docker"
 
@@ -376,17 +613,18 @@ class DockerBackend(Backend):
         self.compose_file = settings.root / COMPOSE_FILE
         self.dir: Path = settings.state_dir / "docker"
         self.conf = self.dir / "mosquitto.conf"
+        self.override = self.dir / SECURE_OVERRIDE
         self._endpoint: Endpoint | None = None
         self._client_obj: Any = None
         self._compose: list[str] | None = None
         self._restarts_at_start: int | None = None
-        self._seen: tuple[float, Any] | None = None
+        self._seen: tuple[float, Container | None] | None = None
 
     # --- engine and compose -----------------------------------------------------------------
 
-    def client(self) -> Any:
-        """The SDK client; InfraError in one line naming Docker when no engine answers."""
-        if self._client_obj is None:
+    def endpoint(self) -> Endpoint:
+        """Where the engine should answer; InfraError in one line naming Docker when nowhere."""
+        if self._endpoint is None:
             endpoint = find_endpoint()
             if endpoint is None:
                 raise InfraError(
@@ -394,8 +632,48 @@ class DockerBackend(Backend):
                     hint=no_engine_hint(),
                 )
             self._endpoint = endpoint
-            self._client_obj = _connect(endpoint, timeout=10)
+        return self._endpoint
+
+    def client(self) -> Any:
+        """The SDK client (logs, volumes, images); InfraError in one line when no engine answers."""
+        if self._client_obj is None:
+            self._client_obj = _connect(self.endpoint(), timeout=10)
         return self._client_obj
+
+    def _api(self, path: str, sdk_call: Callable[[Any], Any]) -> Any:
+        """The engine's JSON answer to GET `path`, None for 404.
+
+        Over the raw socket when the transport allows (no SDK import: `services.up` and
+        `status` stay fast), else `sdk_call(APIClient)`, the same request through the SDK.
+        """
+        endpoint = self.endpoint()
+        try:
+            answer = _raw_get(endpoint, path, timeout=10)
+        except OSError as exc:
+            raise _not_answering(endpoint, exc) from None
+        if answer is None:
+            from docker.errors import DockerException, NotFound
+
+            try:
+                return sdk_call(self.client().api)
+            except NotFound:
+                return None
+            except DockerException as exc:
+                raise InfraError(
+                    f"the Docker engine failed to answer ({_short_reason(exc)})"
+                ) from None
+        status, body = answer
+        if status == 404:
+            return None
+        if status != 200:
+            text = body.decode("utf-8", "replace").strip()
+            with contextlib.suppress(ValueError, AttributeError):
+                text = json.loads(text).get("message", text)
+            raise InfraError(f"the Docker engine failed to answer (HTTP {status}: {text[:120]})")
+        return json.loads(body)
+
+    def _sdk_container(self, container: Container) -> Any:
+        return self.client().containers.get(container.id)
 
     def compose(
         self,
@@ -406,7 +684,10 @@ class DockerBackend(Backend):
     ) -> Any:
         if self._compose is None:
             self._compose = find_compose()
-        args = compose_args(self._compose, self.compose_file, self.project, extras, *action)
+        overrides = [self.override] if self.override.is_file() else []
+        args = compose_args(
+            self._compose, self.compose_file, self.project, extras, *action, overrides=overrides
+        )
         return procs.run(
             args, env=env or self._env(), check=False, timeout=timeout, cwd=self.compose_file.parent
         )
@@ -421,20 +702,23 @@ class DockerBackend(Backend):
             base=os.environ,
         )
 
-    def _containers(self, service: str | None = SERVICE) -> list[Any]:
+    def _containers(self, service: str | None = SERVICE) -> list[Container]:
         labels = [f"com.docker.compose.project={self.project}"]
         if service:
             labels.append(f"com.docker.compose.service={service}")
-        from docker.errors import DockerException
+        filters = {"label": labels}
+        query = urlencode({"all": "1", "filters": json.dumps(filters)})
+        listed = self._api(
+            f"/containers/json?{query}", lambda api: api.containers(all=True, filters=filters)
+        )
+        found = [self._inspect(summary["Id"]) for summary in listed or ()]
+        return [c for c in found if c is not None]  # None: removed since it was listed
 
-        try:
-            return list(self.client().containers.list(all=True, filters={"label": labels}))
-        except DockerException as exc:
-            raise InfraError(
-                f"the Docker engine failed to list containers ({_short_reason(exc)})"
-            ) from None
+    def _inspect(self, cid: str) -> Container | None:
+        attrs = self._api(f"/containers/{cid}/json", lambda api: api.inspect_container(cid))
+        return None if attrs is None else Container(attrs)
 
-    def container(self) -> Any:
+    def container(self) -> Container | None:
         found = self._containers()
         # Prefer a running one (a recreate can briefly leave two).
         found.sort(key=lambda c: c.status != "running")
@@ -442,7 +726,7 @@ class DockerBackend(Backend):
         self._seen = (time.monotonic(), container)
         return container
 
-    def _recent_container(self) -> Any:
+    def _recent_container(self) -> Container | None:
         """The container as seen in the last second (`services.up` has just asked), else now."""
         if self._seen is not None and time.monotonic() - self._seen[0] < 1.0:
             return self._seen[1]
@@ -465,7 +749,7 @@ class DockerBackend(Backend):
             image=attrs.get("Config", {}).get("Image"),
             container_state=container.status,
             health=health,
-            restarts=attrs.get("RestartCount", 0),
+            restarts=container.restarts,
         )
         running = container.status == "running"
         return BrokerState(
@@ -479,19 +763,18 @@ class DockerBackend(Backend):
         container = self.container()
         if container is None or container.status not in ("running", "created"):
             return False
-        restarts = container.attrs.get("RestartCount", 0)
-        return self._restarts_at_start is None or restarts <= self._restarts_at_start
+        return self._restarts_at_start is None or container.restarts <= self._restarts_at_start
 
     def config_mismatch(self) -> str | None:
         container = self.container()
         if container is None or container.status != "running":
             return None
         want = fingerprint(self.settings, render_config(self.settings))
-        have = (container.labels or {}).get(FINGERPRINT_LABEL)
+        have = container.labels.get(FINGERPRINT_LABEL)
         if have != want:
             return (
                 f"the running Docker broker (container {container.name}) was started with other "
-                "settings: run `inv services.restart` to apply .env"
+                "settings, password file or certificates: run `inv services.restart` to apply them"
             )
         return None
 
@@ -503,27 +786,25 @@ class DockerBackend(Backend):
             raise ConfigError(
                 f"unknown service {', '.join(unknown)} for --with: expected {', '.join(EXTRAS)}"
             )
-        needed = broker_config.required_files(self.settings)
-        if needed:
-            # Placeholder for the secure broker: mount the files under CONTAINER_SECRETS.
-            raise InfraError(
-                "the Docker backend does not mount the password file or TLS certificates yet",
-                hint="use BROKER_BACKEND=native for a broker with a password file or TLS",
-            )
+        broker_config.check_required_files(self.settings)
 
     def start(self, *, extras: frozenset[str] = frozenset()) -> None:
         s = self.settings
         self._check_supported(extras)
-        self.client()
         container = self._recent_container()
         running = container is not None and container.status == "running"
-        if running and not extras:
-            self._restarts_at_start = container.attrs.get("RestartCount", 0)
+        if container is not None and running and not extras:
+            self._restarts_at_start = container.restarts
             return
         if not running:
             self._check_ports()
         text = render_config(s)
-        write_atomic(self.conf, text, mode=0o644)  # no secrets in it; the container must read it
+        _write_if_changed(self.conf, text)
+        override = secure_override(s)
+        if override is None:
+            self.override.unlink(missing_ok=True)
+        else:  # JSON is YAML: compose reads it as its own format.
+            _write_if_changed(self.override, json.dumps(override, indent=2) + "\n")
         sha = fingerprint(s, text)
         # While compose works (~1 s), load the MQTT client the readiness probe needs next.
         threading.Thread(target=_preload_mqtt, daemon=True).start()
@@ -531,7 +812,7 @@ class DockerBackend(Backend):
         if result.returncode != 0:
             raise InfraError(self._explain_failure(result.stderr or result.stdout or ""))
         # A container compose (re)starts begins with no restarts; a running one keeps its count.
-        self._restarts_at_start = container.attrs.get("RestartCount", 0) if running else 0
+        self._restarts_at_start = container.restarts if container and running else 0
         self._seen = None
 
     def _check_ports(self) -> None:
@@ -603,11 +884,12 @@ class DockerBackend(Backend):
         result = self.compose("down", "--remove-orphans", extras=frozenset(EXTRAS), timeout=120)
         if result.returncode != 0:
             raise InfraError(f"docker compose down failed: {procs.last_line(result.stderr or '')}")
-        from docker.errors import DockerException
+        if anonymous:
+            from docker.errors import DockerException
 
-        for name in anonymous:
-            with contextlib.suppress(DockerException):
-                self.client().volumes.get(name).remove()
+            for name in anonymous:
+                with contextlib.suppress(DockerException):
+                    self.client().volumes.get(name).remove()
         return was_running
 
     def clean(self) -> list[str]:
@@ -635,7 +917,12 @@ class DockerBackend(Backend):
         container = self.container()
         if container is None or lines <= 0:
             return []
-        raw = container.logs(stdout=True, stderr=True, tail=lines)
+        from docker.errors import NotFound
+
+        try:
+            raw = self._sdk_container(container).logs(stdout=True, stderr=True, tail=lines)
+        except NotFound:  # removed since it was seen
+            return []
         return raw.decode("utf-8", "replace").splitlines()
 
     def follow_logs(self, tail: int) -> Iterator[str]:
@@ -658,7 +945,15 @@ class DockerBackend(Backend):
                 continue
             kwargs: dict[str, Any] = {"tail": tail} if first else {"since": int(since or 0)}
             first = False
-            stream = container.logs(stdout=True, stderr=True, stream=True, follow=True, **kwargs)
+            from docker.errors import NotFound
+
+            try:
+                sdk_container = self._sdk_container(container)
+            except NotFound:  # removed since it was seen
+                continue
+            stream = sdk_container.logs(
+                stdout=True, stderr=True, stream=True, follow=True, **kwargs
+            )
             reader = threading.Thread(target=_pump, args=(stream, lines), daemon=True)
             reader.start()
             try:
@@ -674,6 +969,16 @@ class DockerBackend(Backend):
                 with contextlib.suppress(Exception):
                     stream.close()
             since = time.time()
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomically, readable by the container (no secrets: paths only); skipped when unchanged."""
+    try:
+        if path.read_text("utf-8") == text:
+            return
+    except OSError:
+        pass
+    write_atomic(path, text, mode=0o644)
 
 
 def _preload_mqtt() -> None:
