@@ -7,6 +7,8 @@ password file, `MQTT_USE_TLS=true` makes the MQTT listener speak TLS.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -38,6 +40,19 @@ def required_files(settings: Settings) -> dict[str, Path]:
         files["cert"] = settings.tls_dir / "server.crt"
         files["key"] = settings.tls_dir / "server.key"
     return files
+
+
+def secrets_digest(files: Mapping[str, Path]) -> str:
+    """A hash of the secret files' contents (by role): a new password or certificate means the
+    running broker is stale, so `services.up` asks for a restart instead of failing to log in."""
+    digest = hashlib.sha256()
+    for role, path in sorted(files.items()):
+        digest.update(role.encode("utf-8") + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"missing")
+    return digest.hexdigest()
 
 
 def check_required_files(settings: Settings) -> dict[str, Path]:

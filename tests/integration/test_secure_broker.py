@@ -245,9 +245,8 @@ def test_restart_applies_an_edited_password_file(tls_env: dict[str, str]) -> Non
 
     new_env = {**tls_env, "MQTT_PASSWORD": "erin-new"}
     stale = inv("services.up", env=new_env)
-    assert stale.returncode != 0
-    if tls_env["BROKER_BACKEND"] == "docker":  # the secrets are part of the container's identity
-        assert "services.restart" in stale.stderr
+    assert stale.returncode == 1
+    assert "services.restart" in stale.stderr  # the secrets are part of the broker's identity
     restarted = inv("services.restart", env=new_env, timeout=120)
     assert restarted.returncode == 0, restarted.stderr
     assert mqtt.probe(as_user(s, "frank", "frank-pass"), timeout=5).ok

@@ -466,18 +466,6 @@ def _compose_literal(text: str) -> str:
     return text.replace("$", "$$")
 
 
-def _secrets_digest(settings: Settings) -> str:
-    """A hash of the secret files' contents: a new password or certificate needs a new start."""
-    digest = hashlib.sha256()
-    for name, path in sorted(_secret_sources(settings).items()):
-        digest.update(name.encode("utf-8") + b"\0")
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(b"missing")
-    return digest.hexdigest()
-
-
 def fingerprint(settings: Settings, config_text: str) -> str:
     """What the container must be recreated for: config, image, ports, mounts and secrets."""
     override = secure_override(settings)
@@ -488,7 +476,7 @@ def fingerprint(settings: Settings, config_text: str) -> str:
             str(settings.mqtt_port),
             str(settings.ws_port),
             json.dumps(override, sort_keys=True) if override else "",
-            _secrets_digest(settings) if override else "",
+            broker_config.secrets_digest(_secret_sources(settings)) if override else "",
         ]
     )
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]

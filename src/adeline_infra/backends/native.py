@@ -119,8 +119,7 @@ class NativeBackend(Backend):
         record = self._read_record()
         if not record or self._process(record) is None:
             return None
-        want = self._render()
-        if record.get("config_sha") != _sha(want):
+        if record.get("config_sha") != self._fingerprint(self._render()):
             return (
                 f"the running native broker (port {record.get('port')}) was started with "
                 "other settings: run `inv services.restart` to apply .env"
@@ -128,6 +127,11 @@ class NativeBackend(Backend):
         return None
 
     # --- lifecycle --------------------------------------------------------------------------
+
+    def _fingerprint(self, config_text: str) -> str:
+        """The config and the secrets' contents: either changing means a restart is due."""
+        files = broker_config.required_files(self.settings)
+        return _sha(config_text + broker_config.secrets_digest(files))
 
     def _render(self) -> str:
         s = self.settings
@@ -192,7 +196,7 @@ class NativeBackend(Backend):
             "port": s.mqtt_port,
             "ws_port": s.ws_port,
             "binary": binary,
-            "config_sha": _sha(text),
+            "config_sha": self._fingerprint(text),
         }
         write_atomic(self.record, json.dumps(record, indent=2))
         # The Popen object is dropped on purpose: the broker outlives this process.
