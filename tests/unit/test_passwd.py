@@ -224,35 +224,66 @@ def test_script_errors_are_one_line_with_exit_code(
     assert path.read_text(encoding="utf-8") == MOSQUITTO_LINE + "\n"  # untouched on failure
 
 
-def _run_on_a_terminal(args: list[str], answers: list[bytes]) -> tuple[int, str]:
-    """Run the script on a pseudo-terminal, answering each 'password:' prompt in turn."""
-    import pty
-    import select
+_TERMINAL_DRIVER = r"""
+import json, os, pty, select, sys
 
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: becomes the script
-        os.execv(sys.executable, [sys.executable, "-S", str(SCRIPT), *args])
-    out = b""
+script, args, answers = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+pid, fd = pty.fork()
+if pid == 0:  # the child: becomes the script, on the pseudo-terminal
+    os.execv(sys.executable, [sys.executable, "-S", script, *args])
+out = b""
 
-    def read_some() -> bytes:
-        ready, _, _ = select.select([fd], [], [], 10)
-        assert ready, f"no output from the script; so far: {out!r}"
-        try:
-            return os.read(fd, 1024)
-        except OSError:  # the child has exited (EIO on Linux)
-            return b""
 
-    for asked, answer in enumerate(answers, 1):
-        # answer only once this prompt is shown: getpass discards what was typed before it
-        while out.lower().count(b"password: ") < asked:
-            chunk = read_some()
-            assert chunk, out
-            out += chunk
-        os.write(fd, answer)
-    while chunk := read_some():
+def read_some():
+    ready, _, _ = select.select([fd], [], [], 10)
+    if not ready:
+        sys.exit(f"no output from the script; so far: {out!r}")
+    try:
+        return os.read(fd, 1024)
+    except OSError:  # the child has exited (EIO on Linux)
+        return b""
+
+
+for asked, answer in enumerate(answers, 1):
+    # answer only once this prompt is shown: getpass discards what was typed before it
+    while out.lower().count(b"password: ") < asked:
+        chunk = read_some()
+        if not chunk:
+            sys.exit(f"the script ended early: {out!r}")
         out += chunk
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+    os.write(fd, answer.encode())
+while chunk := read_some():
+    out += chunk
+_, status = os.waitpid(pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")]))
+"""
+
+
+def _run_on_a_terminal(args: list[str], answers: list[bytes]) -> tuple[int, str]:
+    """Run the script on a pseudo-terminal, answering each 'password:' prompt in turn.
+
+    The fork happens in a fresh, single-threaded driver process: forking the test process
+    (which has threads from other tests) could deadlock the child.
+    """
+    import json
+    import subprocess
+
+    driver = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _TERMINAL_DRIVER,
+            str(SCRIPT),
+            json.dumps(args),
+            json.dumps([a.decode() for a in answers]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert driver.returncode == 0, driver.stderr
+    code, out = json.loads(driver.stdout)
+    return int(code), str(out)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals are POSIX")
