@@ -184,6 +184,20 @@ def test_missing_binary_says_how_to_install(env: dict[str, str], tmp_path: Path)
     assert "\n" not in line and "was not found" in line and "install" in line
 
 
+def test_auto_without_docker_or_mosquitto_names_both_ways_out(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env.update(
+        BROKER_BACKEND="auto",
+        DOCKER_HOST=f"unix://{tmp_path / 'no-engine.sock'}",
+        MOSQUITTO_BIN=str(tmp_path / "no-such-mosquitto"),
+    )
+    result = inv("services.up", env=env)
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "install" in line and "start Docker" in line
+
+
 @pytest.mark.skipif(os.name == "nt", reason="the stand-in broker is a POSIX shell script")
 def test_broker_that_dies_at_start_shows_its_last_log_line(
     env: dict[str, str], tmp_path: Path

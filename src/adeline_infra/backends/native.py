@@ -159,7 +159,10 @@ class NativeBackend(Backend):
         binary = find_mosquitto(s.mosquitto_bin)
         if binary is None:
             what = f"MOSQUITTO_BIN={s.mosquitto_bin}" if s.mosquitto_bin else "mosquitto"
-            raise InfraError(f"{what} was not found", hint=install_hint())
+            hint = install_hint()
+            if s.backend == "auto":
+                hint += ", or start Docker (BROKER_BACKEND=auto uses it when its engine answers)"
+            raise InfraError(f"{what} was not found", hint=hint)
         secrets = broker_config.check_required_files(s)
         # mosquitto 2.0.16+ warns about secrets others can read (later versions refuse them),
         # e.g. a password file made by `mosquitto_passwd`, which writes mode 0644.
