@@ -59,3 +59,16 @@ def inv(
         input=input,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+def inv_background(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """Start `inv ARGS` like `inv()`, without waiting: for long tasks (follow, watch, tail)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import ROOT, inv
+from ..helpers import ROOT, inv, inv_background
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +42,7 @@ def test_dev_creates_the_env_file_and_brings_the_broker_up(
 def test_watch_ends_cleanly_on_ctrl_c(
     native_broker: object, env: dict[str, str], task: str
 ) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", task, "--watch", "--json", "--interval", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = inv_background(task, "--watch", "--json", "--interval", "0.2", env=env)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # the first redraw has been printed: it is watching
     assert first.strip(), "no output from --watch"

@@ -31,7 +31,7 @@ from adeline_infra.backends import docker as dk
 
 from ..conftest import settings_from
 from ..docker_helpers import IMAGE, docker_env, remove_project
-from ..helpers import ROOT, base_env, free_port, inv
+from ..helpers import ROOT, base_env, free_port, inv, inv_background
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -136,15 +136,7 @@ def test_logs_show_the_start_line_while_it_runs(denv: dict[str, str]) -> None:
 
     if sys.platform == "win32":
         return
-    follow = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "services.logs", "--follow", "--tail", "20"],
-        cwd=ROOT,
-        env=denv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    follow = inv_background("services.logs", "--follow", "--tail", "20", env=denv)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(
         target=lambda: [lines.put(line) for line in follow.stdout],  # type: ignore[union-attr]

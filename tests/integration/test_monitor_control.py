@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 from adeline_infra import control, monitor
 from adeline_infra.settings import Settings
 
-from ..helpers import ROOT, inv
+from ..helpers import inv, inv_background
 from .standin import StandInPipeline, detection_payload
 
 pytestmark = pytest.mark.integration
@@ -29,18 +28,6 @@ pytestmark = pytest.mark.integration
 def pipeline(native_broker: Settings) -> Iterator[StandInPipeline]:
     with StandInPipeline(native_broker) as p:
         yield p
-
-
-def start_inv(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def wait_listening(proc: subprocess.Popen[str], timeout: float = 20) -> list[str]:
@@ -132,7 +119,7 @@ def test_broker_snapshot_json(native_broker: Settings, env: dict[str, str]) -> N
 def test_data_json_prints_payloads_untouched(
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
-    proc = start_inv("monitor.data", "--json", "--count", "3", env=env)
+    proc = inv_background("monitor.data", "--json", "--count", "3", env=env)
     wait_listening(proc)
     sent = [detection_payload(i) for i in range(3)]
     for payload in sent:
@@ -146,7 +133,7 @@ def test_data_json_prints_payloads_untouched(
 def test_data_readable_lines_malformed_and_totals(
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
-    proc = start_inv("monitor.data", "--count", "4", "--verbose", "--metrics", env=env)
+    proc = inv_background("monitor.data", "--count", "4", "--verbose", "--metrics", env=env)
     wait_listening(proc)
     topic = native_broker.topic_detections
     pipeline.publish(topic, detection_payload(7))
@@ -176,7 +163,7 @@ def test_data_timeout_before_count_is_one_line_exit_1(
 def test_two_monitors_at_once_both_receive(
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
-    procs = [start_inv("monitor.data", "--json", "--count", "2", env=env) for _ in range(2)]
+    procs = [inv_background("monitor.data", "--json", "--count", "2", env=env) for _ in range(2)]
     for proc in procs:
         wait_listening(proc)
     for i in range(2):

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from adeline_infra import services
-
-from ..conftest import settings_from
-from ..helpers import inv
+from ..conftest import running_broker, settings_from
+from ..helpers import inv, inv_background
 from . import secure_setup
 from .standin import StandInPipeline, detection_payload
-from .test_monitor_control import assert_one_line_error, start_inv, wait_listening
+from .test_monitor_control import assert_one_line_error, wait_listening
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +21,8 @@ pytestmark = pytest.mark.integration
 def secure_env(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
     """A real mosquitto with password file + TLS (files from secure_setup, see its docstring)."""
     secured = secure_setup.prepare(env, tmp_path)
-    s = settings_from(secured)
-    services.up(s, timeout=15)
-    try:
+    with running_broker(secured):
         yield secured
-    finally:
-        services.down(s)
 
 
 def test_status_data_and_control_with_auth_and_tls(secure_env: dict[str, str]) -> None:
@@ -41,7 +35,7 @@ def test_status_data_and_control_with_auth_and_tls(secure_env: dict[str, str]) -
         assert data["broker"]["endpoint"].startswith("mqtts://")
         assert data["pipeline"]["status"] == "running"
 
-        proc = start_inv("monitor.data", "--json", "--count", "1", env=secure_env)
+        proc = inv_background("monitor.data", "--json", "--count", "1", env=secure_env)
         wait_listening(proc)
         pipeline.publish(s.topic_detections, detection_payload(1))
         out, err = proc.communicate(timeout=20)

@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import ROOT, inv
+from ..helpers import inv, inv_background
 
 pytestmark = pytest.mark.integration
 
@@ -151,14 +149,7 @@ def test_clean_without_yes_deletes_nothing(started: dict[str, str]) -> None:
 def test_logs_follow_ends_cleanly_on_ctrl_c(started: dict[str, str]) -> None:
     if os.name == "nt":
         pytest.skip("SIGINT to a child process group is POSIX-only in this test")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "services.logs", "--follow", "--tail", "5"],
-        cwd=ROOT,
-        env=started,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = inv_background("services.logs", "--follow", "--tail", "5", env=started)
     assert proc.stdout is not None
     deadline = time.monotonic() + 15
     seen = ""
