@@ -16,22 +16,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 if str(SRC) not in sys.path:  # this checkout's code, installed or not
     sys.path.insert(0, str(SRC))
 
+from adeline_infra.cli import OneLineParser  # noqa: E402
 from adeline_infra.errors import InfraError  # noqa: E402
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not the usage block
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="gen_certs.py",
         description="Create a CA, a server certificate for the MQTT broker and client "
         "certificates (strict-verification ready: works with Python 3.13's default context).",
