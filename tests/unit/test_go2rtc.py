@@ -133,6 +133,9 @@ def test_something_else_on_the_port_is_reported(tmp_path: Path) -> None:
 
 def test_configured_only_when_enabled_or_url_set(tmp_path: Path) -> None:
     assert not go2rtc.configured(load(tmp_path))
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    fresh = settings_mod.load(tmp_path, environ={"ADELINE_ENV_FILE": str(example)})
+    assert not go2rtc.configured(fresh)  # a new user's .env: no go2rtc rows
     assert go2rtc.configured(load(tmp_path, GO2RTC_ENABLED="true"))
     assert go2rtc.configured(load(tmp_path, GO2RTC_API_URL="http://cams.lan:1984"))
 
