@@ -169,6 +169,10 @@ def wait_gone(proc: Any, timeout: float) -> bool:
         except psutil.Error:
             return True
 
+    def reap() -> None:  # if it was our own child (a broker started in this process)
+        with contextlib.suppress(ChildProcessError, OSError, AttributeError):
+            os.waitpid(proc.pid, os.WNOHANG)
+
     pidfd_open = getattr(os, "pidfd_open", None)
     if pidfd_open is not None:
         try:
@@ -177,6 +181,7 @@ def wait_gone(proc: Any, timeout: float) -> bool:
             return gone()
         try:
             readable, _, _ = select.select([fd], [], [], timeout)
+            reap()
             return bool(readable) or gone()
         finally:
             os.close(fd)
@@ -187,6 +192,7 @@ def wait_gone(proc: Any, timeout: float) -> bool:
             return False
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+    reap()
     return True
 
 
