@@ -117,9 +117,10 @@ def tighten_modes(files: dict[str, Path]) -> list[Path]:
     Only files we own, only on POSIX; returns the files changed. Certificates stay readable.
     """
     import os
+    import sys
 
     changed: list[Path] = []
-    if os.name != "posix":
+    if sys.platform == "win32":  # no POSIX modes there (see README: secrets on Windows)
         return changed
     for role in ("passwd", "key"):
         path = files.get(role)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -31,7 +32,7 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600) -> None:
 
 
 def _keep_owner(old: Path, new: Path) -> None:
-    if not hasattr(os, "chown"):
+    if sys.platform == "win32":  # no POSIX owners: a file belongs to whoever wrote it
         return
     try:
         st = old.stat()

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -74,10 +75,8 @@ def spawn_detached(
     """
     argv = [os.fspath(a) for a in args]
     kwargs: dict[str, object] = {}
-    if WINDOWS:
-        kwargs["creationflags"] = (
-            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
-        )
+    if sys.platform == "win32":  # sys.platform, not WINDOWS: mypy --platform narrows on it
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
     else:
         kwargs["start_new_session"] = True
     log.parent.mkdir(parents=True, exist_ok=True)

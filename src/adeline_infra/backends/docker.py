@@ -149,6 +149,8 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.unix_path = path
 
     def connect(self) -> None:
+        if sys.platform == "win32":  # CPython has no AF_UNIX there; _raw_get never comes here
+            raise OSError("unix sockets are not available on Windows")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
