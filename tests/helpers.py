@@ -72,3 +72,14 @@ def inv_background(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def socket_dir() -> Path:
+    """A new, empty folder with a short path, for AF_UNIX sockets (the caller removes it).
+
+    A socket's path is limited to 104 bytes on macOS (108 on Linux); pytest's tmp_path there
+    (/private/var/folders/xx/.../T/pytest-of-USER/pytest-N/test_name0/) is about 119 already.
+    """
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="adl-", dir="/tmp" if os.path.isdir("/tmp") else None))

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,15 @@ from adeline_infra import settings as settings_mod
 from adeline_infra.backends import docker as dk
 from adeline_infra.errors import ConfigError, InfraError
 
-from ..helpers import ROOT
+from ..helpers import ROOT, socket_dir
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """Where the fake engines' sockets go: a short path, which macOS needs (see socket_dir)."""
+    folder = socket_dir()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def load(tmp_path: Path, root: Path | None = None, **env: str) -> settings_mod.Settings:
@@ -305,10 +316,16 @@ def test_engine_answers_is_false_without_importing_the_sdk_when_nothing_is_there
         "from adeline_infra.backends.docker import engine_answers\n"
         "print(engine_answers(), 'docker' in sys.modules)\n"
     )
-    for host in ("unix:///nonexistent.sock", "tcp://127.0.0.1:1"):
+    # Without AF_UNIX (Windows' Python) a unix:// endpoint is one only the SDK could try.
+    hosts = ["tcp://127.0.0.1:1"] + (
+        ["unix:///nonexistent.sock"] if hasattr(socket, "AF_UNIX") else []
+    )
+    # Python on Windows cannot start (sockets, random numbers) without SYSTEMROOT.
+    keep = {k: os.environ[k] for k in ("SYSTEMROOT",) if k in os.environ}
+    for host in hosts:
         out = subprocess.run(
             [sys.executable, "-c", code],
-            env={"DOCKER_HOST": host, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            env={"DOCKER_HOST": host, "PATH": os.defpath, "HOME": str(tmp_path), **keep},
             capture_output=True,
             text=True,
             timeout=30,
@@ -318,8 +335,8 @@ def test_engine_answers_is_false_without_importing_the_sdk_when_nothing_is_there
 
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs unix sockets")
-def test_engine_answers_pings_the_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = str(tmp_path / "d.sock")
+def test_engine_answers_pings_the_socket(sock_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(sock_dir / "d.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
@@ -387,9 +404,9 @@ class FakeEngine:
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs unix sockets")
 def test_containers_are_read_over_the_raw_socket(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sock_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = str(tmp_path / "d.sock")
+    path = str(sock_dir / "d.sock")
     inspect = {
         "Id": "0123456789abcdef" * 4,
         "Name": "/proj_mosquitto_1",

@@ -76,9 +76,10 @@ def test_ports_must_differ(tmp_path: Path) -> None:
 
 
 def test_relative_paths_are_taken_from_the_root(tmp_path: Path) -> None:
-    s = load(tmp_path, "MQTT_TLS_DIR=certs\nMOSQUITTO_PASSWD_FILE=/abs/passwd\n")
+    elsewhere = tmp_path.parent / "elsewhere" / "passwd"  # absolute on every OS (C:\... too)
+    s = load(tmp_path, f"MQTT_TLS_DIR=certs\nMOSQUITTO_PASSWD_FILE={elsewhere}\n")
     assert s.tls_dir == tmp_path / "certs"
-    assert s.passwd_file == Path("/abs/passwd")
+    assert s.passwd_file == elsewhere
 
 
 def test_env_example_lists_every_variable() -> None:
