@@ -15,46 +15,120 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 from .. import broker_config, procs
-from ..errors import InfraError
+from ..errors import ConfigError, InfraError
 from ..files import write_atomic
 from .base import Backend, BrokerState
 
 # Folders where package managers put mosquitto that are often not on PATH.
-_EXTRA_DIRS = (
+_POSIX_DIRS = (
     "/usr/sbin",
     "/usr/local/sbin",
     "/opt/homebrew/sbin",
     "/opt/homebrew/opt/mosquitto/sbin",
     "/usr/local/opt/mosquitto/sbin",
-    r"C:\Program Files\mosquitto",
-    r"C:\Program Files (x86)\mosquitto",
 )
 
 
-def install_hint() -> str:
-    if sys.platform == "darwin":
-        return "install it with `brew install mosquitto`"
-    if os.name == "nt":
+def search_dirs(environ: Mapping[str, str], *, windows: bool = procs.WINDOWS) -> list[str]:
+    """Where to look for mosquitto after PATH, in order.
+
+    Windows: its installer does not touch PATH; it sets MOSQUITTO_DIR and installs into
+    %ProgramFiles%\\mosquitto (Chocolatey and winget run that installer), so look there.
+    """
+    if not windows:
+        return list(_POSIX_DIRS)
+    found = [environ.get("MOSQUITTO_DIR", "")]
+    for var in ("ProgramFiles", "ProgramW6432", "ProgramFiles(x86)"):
+        base = environ.get(var) or environ.get(var.upper())
+        if base:
+            found.append(str(PureWindowsPath(base) / "mosquitto"))
+    found += [r"C:\Program Files\mosquitto", r"C:\Program Files (x86)\mosquitto"]
+    return list(dict.fromkeys(d for d in found if d))  # in order, once each
+
+
+def install_hint(platform: str = sys.platform) -> str:
+    """How to get mosquitto on this system; MOSQUITTO_BIN for a binary we do not find."""
+    if platform == "darwin":
+        return "install it with `brew install mosquitto`, or set MOSQUITTO_BIN to its path"
+    if platform == "win32":
         return (
-            "install it with `winget install EclipseFoundation.Mosquitto` "
-            "(or `choco install mosquitto`)"
+            "install it with `winget install EclipseFoundation.Mosquitto` (or `choco install "
+            "mosquitto`; found through MOSQUITTO_DIR or %ProgramFiles%\\mosquitto), "
+            "or set MOSQUITTO_BIN to mosquitto.exe"
         )
     return (
         "install it with `sudo apt install mosquitto` (Debian/Ubuntu) or "
-        "`sudo dnf install mosquitto` (Fedora), or set MOSQUITTO_BIN"
+        "`sudo dnf install mosquitto` (Fedora), or set MOSQUITTO_BIN to its path"
     )
 
 
-def find_mosquitto(configured: str | None) -> str | None:
+def find_mosquitto(configured: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """MOSQUITTO_BIN when set (a path, or a name on PATH); else PATH, then `search_dirs`."""
     if configured:
         path = Path(configured).expanduser()
         return str(path) if path.is_file() else procs.which(configured)
-    return procs.which("mosquitto", _EXTRA_DIRS)
+    return procs.which("mosquitto", search_dirs(os.environ if environ is None else environ))
+
+
+def broker_paths(
+    settings: Any, workdir: Path, data: Path, *, windows: bool = procs.WINDOWS
+) -> broker_config.BrokerPaths:
+    """The files as the native broker opens them: relative to its working folder, `workdir`.
+
+    mosquitto on Windows opens files with ANSI calls and expands %VAR% in paths, so an absolute
+    path under C:\\Users\\José\\ (or any name outside the code page) silently loses the
+    persistence file and breaks the password and TLS files. The broker runs with `workdir` as its
+    current folder, so a relative path avoids the user's folder names. Where none exists (another
+    drive) the absolute path stays, and on Windows one mosquitto cannot open is a ConfigError.
+    """
+
+    def where(path: Path) -> PurePath:
+        return broker_relative(path, workdir, windows=windows)
+
+    return broker_config.BrokerPaths(
+        data_dir=where(data),
+        passwd_file=where(settings.passwd_file),
+        ca_file=where(settings.ca_file),
+        cert_file=where(settings.tls_dir / "server.crt"),
+        key_file=where(settings.tls_dir / "server.key"),
+    )
+
+
+def broker_relative(path: Path, workdir: Path, *, windows: bool = procs.WINDOWS) -> PurePath:
+    """`path` relative to `workdir` when one exists (`..` allowed), else absolute.
+
+    Both are resolved first: `..` is followed physically by the OS, so a symlinked state folder
+    would otherwise lead the broker elsewhere.
+    """
+    target = path.resolve()
+    try:
+        relative = os.path.relpath(target, workdir.resolve())
+    except ValueError:  # Windows: another drive, no relative path
+        relative = str(target)
+    shown = PurePath(relative)
+    if windows and (not relative.isascii() or "%" in relative):
+        raise ConfigError(
+            f"mosquitto on Windows cannot open {target}: it reads paths in the ANSI code page "
+            "and expands %VAR% in them",
+            hint="keep ADELINE_STATE_DIR and the secrets on one drive, in folders whose names "
+            "are plain ASCII without %",
+        )
+    return shown
+
+
+def broker_argv(binary: str, conf: Path, *, windows: bool = procs.WINDOWS) -> list[str]:
+    """The broker's command line; it runs with `conf`'s folder as its working folder.
+
+    Windows: the config is named relative to it, for the reason of `broker_paths` (mosquitto
+    gets its arguments in the ANSI code page). Elsewhere the full path stays, so `ps` shows
+    which checkout's broker a process is.
+    """
+    return [binary, "-c", conf.name if windows else str(conf)]
 
 
 class NativeBackend(Backend):
@@ -136,13 +210,7 @@ class NativeBackend(Backend):
     def _render(self) -> str:
         s = self.settings
         run_as = "root" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
-        paths = broker_config.BrokerPaths(
-            data_dir=self.data,
-            passwd_file=s.passwd_file,
-            ca_file=s.ca_file,
-            cert_file=s.tls_dir / "server.crt",
-            key_file=s.tls_dir / "server.key",
-        )
+        paths = broker_paths(s, self.dir, self.data)
         # As root, mosquitto would drop to the `mosquitto` user and then fail to write the
         # data folder (losing retained messages, exit 0) or read the secrets: stay who we are.
         return broker_config.render(s, paths, port=s.mqtt_port, ws_port=s.ws_port, run_as=run_as)
@@ -186,7 +254,7 @@ class NativeBackend(Backend):
             log.write(
                 f"--- adeline-infra: starting {binary} ({time.strftime('%Y-%m-%dT%H:%M:%S')})\n"
             )
-        proc = procs.spawn_detached([binary, "-c", str(self.conf)], log=self.log, cwd=self.dir)
+        proc = procs.spawn_detached(broker_argv(binary, self.conf), log=self.log, cwd=self.dir)
         import psutil
 
         try:
