@@ -33,6 +33,9 @@ def friendly(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from adeline_infra import console  # stdlib only at import
+
+        console.protect_streams()
         try:
             return func(*args, **kwargs)
         except InfraError as exc:

@@ -9,6 +9,23 @@ from contextlib import contextmanager
 from typing import Any
 
 
+def protect_streams() -> None:
+    """Never crash on a character the output's encoding lacks: write it as \\uXXXX instead.
+
+    Windows, output redirected: stdout's encoding is the ANSI code page (cp1252...), where a
+    path or a client id in Cyrillic raised UnicodeEncodeError mid-task. stderr already
+    backslash-escapes; stdout becomes the same. Idempotent; a stream without `reconfigure`
+    (replaced by a test harness) is left alone.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # closed, or not a text stream after all
+                continue
+
+
 def out(message: str = "") -> None:
     print(message, flush=True)
 

@@ -213,18 +213,50 @@ def run_foreground(
     except FileNotFoundError:
         raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
     try:
-        return child.wait()
+        return wait_interruptible(child)
     except KeyboardInterrupt:
         for stop in (None, child.terminate, child.kill):
             if stop is not None:
                 stop()
             try:
-                return child.wait(timeout=grace)
+                return wait_interruptible(child, timeout=grace)
             except (subprocess.TimeoutExpired, KeyboardInterrupt):
                 continue
         return child.wait()
 
 
+def wait_interruptible(
+    child: subprocess.Popen[Any], timeout: float | None = None, *, poll: bool = WINDOWS
+) -> int:
+    """`child.wait(timeout)` during which Ctrl+C raises KeyboardInterrupt on every OS.
+
+    Windows: `Popen.wait()` blocks in WaitForSingleObject(INFINITE), which Ctrl+C does not
+    interrupt, so the task could only end with the child's 0xC000013A. Waiting in short steps
+    returns to the interpreter, which raises the pending KeyboardInterrupt. POSIX: a signal
+    interrupts the plain wait, which is kept (Popen's timed wait polls with sleeps).
+    """
+    if not poll:
+        return child.wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+        try:
+            return child.wait(step)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
+# What a Windows process ended by Ctrl+C exits with (STATUS_CONTROL_C_EXIT); Python there exits
+# with it too after an unhandled KeyboardInterrupt.
+STATUS_CONTROL_C_EXIT = 0xC000013A
+
+
 def exit_code(returncode: int) -> int:
-    """A child's exit status as a shell reports it (killed by signal N -> 128 + N)."""
+    """A child's exit status as a shell reports it (killed by signal N -> 128 + N).
+
+    Ended by Ctrl+C is 130 on every OS, as README's exit codes promise.
+    """
+    if returncode in (STATUS_CONTROL_C_EXIT, STATUS_CONTROL_C_EXIT - 2**32):
+        return 130
     return 128 - returncode if returncode < 0 else returncode

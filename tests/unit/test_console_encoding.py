@@ -1,0 +1,50 @@
+"""Output never crashes on the console's encoding (Windows: cp1252 when redirected)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..helpers import ROOT, base_env, inv
+
+PRINT = (
+    "import sys; sys.path.insert(0, {src!r})\n"
+    "from adeline_infra import console\n"
+    "{protect}"
+    "console.out('client Документы ✓')\n"
+    "console.err('error: José ✗')\n"
+)
+
+
+def run(protect: bool) -> subprocess.CompletedProcess[bytes]:
+    code = PRINT.format(
+        src=str(ROOT / "src"), protect="console.protect_streams()\n" if protect else ""
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONIOENCODING": "cp1252", "PYTHONUTF8": "0"},
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def test_a_character_outside_the_code_page_is_escaped_not_fatal() -> None:
+    unprotected = run(protect=False)
+    assert unprotected.returncode == 1 and b"UnicodeEncodeError" in unprotected.stderr
+    result = run(protect=True)
+    assert result.returncode == 0, result.stderr
+    escaped = b"client \\u0414\\u043e\\u043a\\u0443\\u043c\\u0435\\u043d\\u0442\\u044b \\u2713"
+    assert result.stdout.splitlines() == [escaped]
+    assert result.stderr.startswith("error: José \\u2717".encode("cp1252"))
+
+
+def test_a_task_lists_a_user_name_outside_the_code_page(tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    passwd.write_text("Документы:$7$101$abc$def\n", encoding="utf-8")
+    env = base_env(tmp_path, MOSQUITTO_PASSWD_FILE=str(passwd), PYTHONIOENCODING="cp1252")
+    listed = inv("auth.list-users", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "Traceback" not in listed.stderr
+    assert "\\u0414" in listed.stdout
