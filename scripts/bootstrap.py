@@ -78,7 +78,12 @@ def ensure_env_file() -> None:
     from adeline_infra.devenv import ensure_env_file as create
 
     if create(ROOT):
-        say("created .env from .env.example (mode 0600: it will hold credentials)")
+        private = (
+            "it takes its folder's permissions (Windows has no mode 0600; see README)"
+            if os.name == "nt"
+            else "mode 0600"
+        )
+        say(f"created .env from .env.example ({private}: it will hold credentials)")
     else:
         say(".env exists (kept as it is)")
 

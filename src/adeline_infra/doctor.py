@@ -118,6 +118,9 @@ def run(
     report.checks += check_broker(s, backend, state)
     report.checks += check_certificates(s)
     add(check_password_file(s))
+    secrets_row = check_secrets_acl(s)
+    if secrets_row is not None:
+        add(secrets_row)
     go2rtc_row = check_go2rtc(s, backend.name)
     if go2rtc_row is not None:
         add(go2rtc_row)
@@ -565,6 +568,44 @@ def check_password_file(s: Settings) -> Check:
         )
     shown = f", mode {mode:04o}" if os.name != "nt" else ""
     return Check(name, OK, f"{path}: {count}{shown}")
+
+
+def check_secrets_acl(
+    s: Settings, *, windows: bool = os.name == "nt", home: Path | None = None
+) -> Check | None:
+    """Windows: mode 0600 is a no-op there; a file takes its folder's permissions (ACL).
+
+    A user's profile folder (C:\\Users\\NAME) is private to its owner by default; a folder
+    elsewhere (C:\\src) usually lets every local user read. Said as it is, not claimed.
+    None on POSIX, where the password file row shows the real mode.
+    """
+    if not windows:
+        return None
+    home = Path.home() if home is None else home
+    files = {".env": s.env_file, "MQTT_TLS_DIR": s.tls_dir, "MOSQUITTO_PASSWD_FILE": s.passwd_file}
+    outside = [f"{name} ({path})" for name, path in files.items() if not _is_under(path, home)]
+    if outside:
+        return Check(
+            "secrets",
+            WARN,
+            f"{', '.join(outside)} outside your user folder {home}: they take their folder's "
+            "permissions, which may let other users read them (Windows has no mode 0600)",
+            f"keep the checkout (or those settings) under {home}",
+        )
+    return Check(
+        "secrets",
+        OK,
+        f"under {home}: they take its permissions, private to you by default "
+        "(Windows has no mode 0600)",
+    )
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 # --- go2rtc -------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""Files as Windows users make them: a .env saved by Notepad, secrets without POSIX modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adeline_infra import settings
+
+
+def test_env_file_saved_by_notepad_keeps_its_first_key(tmp_path: Path) -> None:
+    """Notepad writes a BOM; python-dotenv before 1.2.3 dropped the key after it."""
+    env_file = tmp_path / "bom.env"
+    env_file.write_text("MQTT_BROKER_PORT=5001\r\nMQTT_WS_PORT=5002\r\n", encoding="utf-8-sig")
+    s = settings.load(tmp_path, environ={"ADELINE_ENV_FILE": str(env_file)})
+    assert (s.mqtt_port, s.ws_port) == (5001, 5002)
+
+
+def test_doctor_says_what_protects_secrets_on_windows(tmp_path: Path) -> None:
+    from adeline_infra import doctor
+
+    home = tmp_path / "Users" / "me"
+    checkout = home / "src" / "adeline"
+    checkout.mkdir(parents=True)
+    s = settings.load(checkout, environ={"ADELINE_ENV_FILE": str(checkout / ".env")})
+    assert doctor.check_secrets_acl(s, windows=False, home=home) is None  # POSIX: modes say it
+    inside = doctor.check_secrets_acl(s, windows=True, home=home)
+    assert inside is not None and inside.status == doctor.OK
+    assert "no mode 0600" in inside.detail
+    shared = tmp_path / "src" / "adeline"  # C:\src\adeline: readable by every local user
+    shared.mkdir(parents=True)
+    s = settings.load(shared, environ={"ADELINE_ENV_FILE": str(shared / ".env")})
+    outside = doctor.check_secrets_acl(s, windows=True, home=home)
+    assert outside is not None and outside.status == doctor.WARN
+    assert "MQTT_TLS_DIR" in outside.detail and str(home) in outside.fix
+    assert "\n" not in outside.detail + outside.fix
