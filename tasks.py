@@ -36,6 +36,7 @@ def friendly(func: F) -> F:
         from adeline_infra import console  # stdlib only at import
 
         console.protect_streams()
+        console.break_interrupts()
         try:
             return func(*args, **kwargs)
         except InfraError as exc:

@@ -71,7 +71,23 @@ def inv_background(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Windows: its own process group, the unit `interrupt` can send Ctrl+Break to
+        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
     )
+
+
+def interrupt(proc: subprocess.Popen[str]) -> None:
+    """Press Ctrl+C on a task started by `inv_background`, the way each OS can.
+
+    POSIX: SIGINT. Windows: Ctrl+C cannot be sent to one process group, Ctrl+Break can; tasks
+    treat it as Ctrl+C (console.break_interrupts).
+    """
+    import signal
+
+    if sys.platform == "win32":
+        proc.send_signal(signal.CTRL_BREAK_EVENT)
+    else:
+        proc.send_signal(signal.SIGINT)
 
 
 def socket_dir() -> Path:

@@ -26,6 +26,22 @@ def protect_streams() -> None:
                 continue
 
 
+def break_interrupts() -> None:
+    """Windows: Ctrl+Break stops a task like Ctrl+C (KeyboardInterrupt, exit 130).
+
+    Python leaves SIGBREAK to the console's default, which kills the process on the spot
+    (0xC000013A, nothing cleaned up). It is also the one console event a program can send to
+    another process group, which is how the tests interrupt a task on Windows.
+    """
+    if sys.platform != "win32":
+        return
+    import contextlib
+    import signal
+
+    with contextlib.suppress(ValueError):  # not the main thread: leave it as it is
+        signal.signal(signal.SIGBREAK, signal.default_int_handler)
+
+
 def out(message: str = "") -> None:
     print(message, flush=True)
 

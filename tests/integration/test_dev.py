@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import ROOT, inv, inv_background
+from ..helpers import ROOT, interrupt, inv, inv_background
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +36,6 @@ def test_dev_creates_the_env_file_and_brings_the_broker_up(
         inv("services.down", env=env)
 
 
-@pytest.mark.skipif(os.name == "nt", reason="sends SIGINT, as Ctrl+C does on POSIX terminals")
 @pytest.mark.parametrize("task", ["monitor.status", "monitor.broker"])
 def test_watch_ends_cleanly_on_ctrl_c(
     native_broker: object, env: dict[str, str], task: str
@@ -46,7 +44,7 @@ def test_watch_ends_cleanly_on_ctrl_c(
     assert proc.stdout is not None
     first = proc.stdout.readline()  # the first redraw has been printed: it is watching
     assert first.strip(), "no output from --watch"
-    proc.send_signal(signal.SIGINT)
+    interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "Traceback" not in err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import inv, inv_background
+from ..helpers import interrupt, inv, inv_background
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +25,16 @@ def _pid(env: dict[str, str]) -> int:
 
 
 def _mosquittos_for(env: dict[str, str]) -> list[psutil.Process]:
-    conf = str(Path(env["ADELINE_STATE_DIR"]) / "native" / "mosquitto.conf")
+    """This state folder's brokers: `-c` names its config, in full (POSIX) or relative to the
+    broker's working folder (Windows, see native.broker_argv)."""
+    folder = Path(env["ADELINE_STATE_DIR"]) / "native"
     found = []
-    for proc in psutil.process_iter(["name", "cmdline", "status"]):
+    for proc in psutil.process_iter(["name", "cmdline", "status", "cwd"]):
         cmd = proc.info["cmdline"] or []
-        if conf in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
+        ours = str(folder / "mosquitto.conf") in cmd or (
+            "mosquitto.conf" in cmd and proc.info["cwd"] and Path(proc.info["cwd"]) == folder
+        )
+        if ours and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc)
     return found
 
@@ -67,7 +71,7 @@ def test_retained_message_survives_down_up(started: dict[str, str]) -> None:
 def test_kill_9_is_seen_as_stopped_and_up_recovers(started: dict[str, str]) -> None:
     pid = _pid(started)
     proc = psutil.Process(pid)
-    proc.send_signal(signal.SIGKILL)
+    proc.kill()  # SIGKILL; TerminateProcess on Windows
     proc.wait(timeout=10)
     status = inv("services.status", "--json", env=started)
     assert status.returncode == 3, status.stdout
@@ -147,8 +151,6 @@ def test_clean_without_yes_deletes_nothing(started: dict[str, str]) -> None:
 
 
 def test_logs_follow_ends_cleanly_on_ctrl_c(started: dict[str, str]) -> None:
-    if os.name == "nt":
-        pytest.skip("SIGINT to a child process group is POSIX-only in this test")
     proc = inv_background("services.logs", "--follow", "--tail", "5", env=started)
     assert proc.stdout is not None
     deadline = time.monotonic() + 15
@@ -161,7 +163,7 @@ def test_logs_follow_ends_cleanly_on_ctrl_c(started: dict[str, str]) -> None:
     while "probe" not in seen and time.monotonic() < deadline:
         seen += proc.stdout.readline()
     assert "adeline-probe" in seen
-    proc.send_signal(signal.SIGINT)
+    interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
@@ -189,13 +191,16 @@ def test_auto_without_docker_or_mosquitto_names_both_ways_out(
     assert "\n" not in line and "install" in line and "start Docker" in line
 
 
-@pytest.mark.skipif(os.name == "nt", reason="the stand-in broker is a POSIX shell script")
 def test_broker_that_dies_at_start_shows_its_last_log_line(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    broken = tmp_path / "broken-mosquitto"
-    broken.write_text("#!/bin/sh\necho 'Error: Unable to open config file'\nexit 1\n")
-    broken.chmod(0o755)
+    if os.name == "nt":  # a batch file stands in for mosquitto.exe
+        broken = tmp_path / "broken-mosquitto.cmd"
+        broken.write_text("@echo Error: Unable to open config file\r\n@exit /b 1\r\n")
+    else:
+        broken = tmp_path / "broken-mosquitto"
+        broken.write_text("#!/bin/sh\necho 'Error: Unable to open config file'\nexit 1\n")
+        broken.chmod(0o755)
     env["MOSQUITTO_BIN"] = str(broken)
     result = inv("services.up", "--timeout", "5", env=env)
     assert result.returncode == 1
