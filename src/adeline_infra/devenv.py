@@ -40,5 +40,6 @@ def connection_help(settings: Settings) -> list[str]:
         "  inv --list             every task",
     ]
     if shutil.which("mosquitto_sub"):
-        lines.append(f"  mosquitto_sub -h {settings.mqtt_host} -p {settings.mqtt_port} -t '#' -v")
+        # "#", not '#': cmd.exe keeps single quotes, PowerShell and sh need the quotes
+        lines.append(f'  mosquitto_sub -h {settings.mqtt_host} -p {settings.mqtt_port} -t "#" -v')
     return lines

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from adeline_infra import settings
 
 
@@ -33,3 +35,14 @@ def test_doctor_says_what_protects_secrets_on_windows(tmp_path: Path) -> None:
     assert outside is not None and outside.status == doctor.WARN
     assert "MQTT_TLS_DIR" in outside.detail and str(home) in outside.fix
     assert "\n" not in outside.detail + outside.fix
+
+
+def test_the_printed_mosquitto_sub_works_in_cmd_powershell_and_sh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adeline_infra import devenv
+
+    monkeypatch.setattr(devenv.shutil, "which", lambda name: f"/bin/{name}")
+    s = settings.load(tmp_path, environ={"ADELINE_ENV_FILE": str(tmp_path / ".env")})
+    (line,) = [x for x in devenv.connection_help(s) if "mosquitto_sub" in x]
+    assert '-t "#"' in line and "'" not in line  # cmd.exe would pass '#' with its quotes
