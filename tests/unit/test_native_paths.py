@@ -97,6 +97,16 @@ def test_windows_path_mosquitto_cannot_open_is_one_config_error(
         assert native.broker_relative(folder / "passwd", tmp_path, windows=False).is_absolute()
     plain = native.broker_relative(tmp_path / "passwd", tmp_path / "state", windows=True)
     assert plain.is_absolute()
+    # a file the settings do not use (anonymous, no TLS) is not refused
+    s = make(tmp_path, MOSQUITTO_PASSWD_FILE=str(tmp_path / "José" / "passwd"))
+    native.broker_paths(s, tmp_path / "state", tmp_path / "data", windows=True)
+    s = make(
+        tmp_path,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MOSQUITTO_PASSWD_FILE=str(tmp_path / "José" / "passwd"),
+    )
+    with pytest.raises(ConfigError, match="ANSI code page"):
+        native.broker_paths(s, tmp_path / "state", tmp_path / "data", windows=True)
 
 
 def test_windows_looks_in_mosquitto_dir_then_program_files() -> None:

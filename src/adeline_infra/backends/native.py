@@ -87,15 +87,17 @@ def broker_paths(
     drive) the absolute path stays, and on Windows one mosquitto cannot open is a ConfigError.
     """
 
-    def where(path: Path) -> PurePath:
-        return broker_relative(path, workdir, windows=windows)
+    def where(path: Path, used: bool = True) -> PurePath:
+        # a file the settings do not use is not rendered: no reason to refuse its path
+        return broker_relative(path, workdir, windows=windows) if used else path
 
+    tls = bool(settings.use_tls)
     return broker_config.BrokerPaths(
         data_dir=where(data),
-        passwd_file=where(settings.passwd_file),
-        ca_file=where(settings.ca_file),
-        cert_file=where(settings.tls_dir / "server.crt"),
-        key_file=where(settings.tls_dir / "server.key"),
+        passwd_file=where(settings.passwd_file, not settings.allow_anonymous),
+        ca_file=where(settings.ca_file, tls),
+        cert_file=where(settings.tls_dir / "server.crt", tls),
+        key_file=where(settings.tls_dir / "server.key", tls),
     )
 
 
