@@ -48,3 +48,26 @@ def test_a_task_lists_a_user_name_outside_the_code_page(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert "Traceback" not in listed.stderr
     assert "\\u0414" in listed.stdout
+
+
+def test_a_script_prints_a_folder_outside_the_code_page(tmp_path: Path) -> None:
+    """gen_passwd runs without invoke (and without site-packages): its output is protected too."""
+    target = tmp_path / "Документы" / "passwd"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            str(ROOT / "scripts" / "gen_passwd.py"),
+            "--password-stdin",
+            str(target),
+            "alice",
+        ],
+        input="pw\n",
+        env={**os.environ, "PYTHONIOENCODING": "cp1252", "PYTHONUTF8": "0"},
+        capture_output=True,
+        text=True,
+        encoding="cp1252",
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\\u0414" in result.stdout and target.is_file()
