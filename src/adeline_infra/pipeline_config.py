@@ -170,6 +170,11 @@ def _values(doc: Any, text: str, shown: str) -> dict[str, Value]:
             raise ConfigError(
                 f"{where(path)}: `mqtt.{section}.{key}` is {value!r}, expected {expected}"
             )
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigError(
+                f"{where(path)}: `mqtt.{section}.{key}` contains a control character "
+                f"({value!r}): remove it"
+            )
         values[var] = Value(str(value), line_of(path))
     return values
 
