@@ -66,8 +66,9 @@ def environment(settings: Settings, base: Mapping[str, str] | None = None) -> di
 
 
 def working_dir(settings: Settings) -> Path:
-    """Where the pipeline runs: the folder it finds PIPELINE_CONFIG from, else the project."""
-    if settings.pipeline_config is None:
+    """Where the pipeline runs: the folder it finds PIPELINE_CONFIG from (when that file exists
+    and ends in config/adeline/config.yaml), else the project."""
+    if settings.pipeline_config is None or not (settings.pipeline and settings.pipeline.exists):
         return settings.root
     return pipeline_config.pipeline_cwd(settings.pipeline_config, settings.root)
 
