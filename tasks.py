@@ -151,6 +151,8 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
         console.print_json(info)
     else:
         state = "running" if info["running"] else "stopped"
+        if info["backend"] == "external":
+            state = "run elsewhere (BROKER_BACKEND=external): only its answer is known"
         rows = [
             ("backend", f"{info['backend']}  ({info['backend_reason']})"),
             ("state", state),
@@ -581,9 +583,13 @@ def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
         import json as jsonlib
 
         info = monitor.pipeline_info(jsonlib.dumps(result.status).encode())
-        console.out(f"pipeline status: {monitor.status_line(info)}")
-        for key, value in monitor.flat_fields(info["fields"]):
-            console.out(f"  {key}: {value}")
+        if info["fields"]:  # a structured status, e.g. the health report
+            word = f" {info['status']}" if info["status"] else ""
+            console.out(f"pipeline status{word}, as fields:")
+            for key, value in monitor.flat_fields(info["fields"]):
+                console.out(f"  {key}: {value}")
+        else:
+            console.out(f"pipeline status: {monitor.status_line(info)}")
     if result.metrics is not None:
         console.out(f"pipeline metrics on {result.answer_topic}:")
         for key, value in monitor.flat_fields(result.metrics):
