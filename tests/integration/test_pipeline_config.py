@@ -197,6 +197,13 @@ def test_env_file_disagreeing_with_the_config_fails_doctor(
     assert bad["status"] == "fail"
     assert "test.env" in bad["detail"] and "config.yaml line 8" in bad["detail"]
 
+    dev = inv("dev", env=cenv)
+    try:
+        assert dev.returncode == 0, dev.stderr
+        assert "warning: TOPIC_STATUS" in dev.stderr and "config.yaml line 8" in dev.stderr
+    finally:
+        inv("services.down", env=cenv)
+
     run = inv("pipeline.run", env=cenv)
     assert run.returncode == 2, run.stderr
     assert "TOPIC_STATUS" in run.stderr and len(run.stderr.strip().splitlines()) == 1
