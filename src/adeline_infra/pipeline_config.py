@@ -92,6 +92,10 @@ def read(path: Path, shown: str) -> PipelineConfig:
             return PipelineConfig(path, False)
         if path.is_dir():
             raise ConfigError(f"PIPELINE_CONFIG={shown} is a folder: name the pipeline's YAML file")
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(
+                f"PIPELINE_CONFIG={shown} is not a regular file: name the pipeline's YAML file"
+            )
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise ConfigError(

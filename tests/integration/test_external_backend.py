@@ -1,5 +1,5 @@
 """BROKER_BACKEND=external against a mosquitto this test runs itself, as a user's cluster would
-be run by someone else: on 127.0.0.2 (loopback, but not where our brokers listen) and a random
+be run by someone else: on 127.0.0.2 or ::1 (loopback, but not where our brokers listen), a random
 port, TLS only, with a password. The tasks must wait for it, never stop it, and talk to it.
 """
 
@@ -25,7 +25,21 @@ from .test_monitor_control import wait_listening
 
 pytestmark = pytest.mark.integration
 
-HOST = "127.0.0.2"
+
+def _bindable(host: str) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+    except OSError:
+        return False
+    return True
+
+
+# A loopback address our brokers do not use: 127.0.0.2 (Linux, Windows), else ::1 (macOS has
+# only 127.0.0.1 on lo0 unless aliased).
+HOST = next((h for h in ("127.0.0.2", "::1") if _bindable(h)), "127.0.0.2")
+FAMILY = socket.AF_INET6 if ":" in HOST else socket.AF_INET
 
 
 def mosquitto_binary() -> str:
@@ -97,7 +111,7 @@ def test_up_waits_for_it_down_and_clean_refuse(
 ) -> None:
     # up is already knocking when the broker starts: a plain socket on the broker's address
     # takes up's first attempt (and drops it), then the broker starts in its place
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as stand_in:
+    with socket.socket(FAMILY, socket.SOCK_STREAM) as stand_in:
         stand_in.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         stand_in.bind((HOST, int(xenv["MQTT_BROKER_PORT"])))
         stand_in.listen(8)
@@ -108,7 +122,7 @@ def test_up_waits_for_it_down_and_clean_refuse(
     broker = request.getfixturevalue("external")
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
-    assert "external MQTT broker answers at mqtts://127.0.0.2:" in out
+    assert f"external MQTT broker answers at mqtts://{HOST}:" in out
     assert broker.poll() is None
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())
 

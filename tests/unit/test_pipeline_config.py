@@ -133,8 +133,19 @@ def test_hostile_paths(tmp_path: Path) -> None:
         load(tmp_path, None, flags={"PIPELINE_CONFIG": "a\0b"})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="PIPELINE_CONFIG"):
         load(tmp_path, None, PIPELINE_CONFIG="a\nb")
-    (tmp_path / "link.yaml").symlink_to(tmp_path / "config.yaml")
-    assert load(tmp_path, PIPELINE_CONFIG="link.yaml").mqtt_port == 18830  # followed
+    if os.name != "nt":
+        with pytest.raises(ConfigError, match="cannot read"):
+            load(tmp_path, None, PIPELINE_CONFIG="x" * 5000)  # name too long
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo.yaml")
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load(tmp_path, None, PIPELINE_CONFIG="fifo.yaml")  # would block on read
+    try:
+        (tmp_path / "link.yaml").symlink_to(tmp_path / "config.yaml")
+    except OSError:  # Windows without the symlink privilege
+        pass
+    else:
+        assert load(tmp_path, PIPELINE_CONFIG="link.yaml").mqtt_port == 18830  # followed
     assert load(tmp_path, "", PIPELINE_CONFIG="config.yaml").mqtt_port == 1883  # empty file
     off = load(tmp_path, PIPELINE_CONFIG="")
     assert off.pipeline is None and off.pipeline_config is None and off.mqtt_port == 1883
