@@ -1,5 +1,9 @@
 """One settings loader: `.env` (python-dotenv), overridden by the environment, overridden by flags.
 
+Below `.env` sits the pipeline's own config (`PIPELINE_CONFIG`, see `pipeline_config`): its broker
+host, port and topics replace our defaults, so the tasks use what the pipeline uses unless told
+otherwise. Precedence: defaults < the pipeline's config < `.env` < environment < task options.
+
 Every variable is declared once in `VARIABLES` with its default, parser and meaning. `load()`
 validates all of them at once and raises `ConfigError` naming the first bad variable, where its
 value came from and what is expected (exit code 2, one line, no traceback).
