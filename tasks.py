@@ -79,7 +79,7 @@ def _usage_errors_exit_2() -> None:
 
 _usage_errors_exit_2()
 
-BACKEND_HELP = "auto, docker or native (overrides BROKER_BACKEND)"
+BACKEND_HELP = "auto, docker, native or external (overrides BROKER_BACKEND)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,8 +104,15 @@ def up(
 
     s = load_settings(BROKER_BACKEND=backend)
     extras = frozenset(with_ or ()) | (frozenset({"go2rtc"}) if s.go2rtc_enabled else frozenset())
-    with console.spinner(f"Starting the MQTT broker, waiting for CONNACK at {s.endpoint} ..."):
+    doing = "Starting the MQTT broker" if s.backend != "external" else "Waiting for the broker"
+    with console.spinner(f"{doing}, waiting for CONNACK at {s.endpoint} ..."):
         result = services.up(s, timeout=timeout, extras=extras)
+    if not result.managed:
+        console.out(
+            f"external MQTT broker answers at {s.endpoint} ({result.ready_after:.2f} s; "
+            "nothing started)"
+        )
+        return
     verb = "already running" if result.already_running else "ready"
     console.out(
         f"MQTT broker {verb} at {s.endpoint} ({result.backend}, {result.ready_after:.2f} s)"
@@ -148,6 +155,8 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
         console.print_json(info)
     else:
         state = "running" if info["running"] else "stopped"
+        if info["backend"] == "external":
+            state = "run elsewhere (BROKER_BACKEND=external): only its answer is known"
         rows = [
             ("backend", f"{info['backend']}  ({info['backend_reason']})"),
             ("state", state),
@@ -212,6 +221,7 @@ def clean(c: Context, yes: bool = False, backend: str | None = None) -> None:
     from adeline_infra import console, services
 
     s = load_settings(BROKER_BACKEND=backend)
+    services.ensure_managed(s, "clean")
     if not yes and not console.confirm("Delete the broker's persisted data?"):
         raise Exit(
             "error: nothing deleted: services.clean deletes the broker's data, "
@@ -415,6 +425,8 @@ def dev(c: Context, timeout: float = 15.0) -> None:
     s = load_settings()
     for line in devenv.connection_help(s):
         console.out(line)
+    for line in devenv.pipeline_disagreements(s):
+        console.err(line)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,20 +463,27 @@ INTERVAL_HELP = "seconds between redraws with --watch (default 2)"
     name="status",
     help={
         "json": "print JSON: {broker: {reachable, version, uptime_s, ...}, pipeline: {status, ...}}"
-        " (one object per redraw with --watch)",
+        " (one object per redraw with --watch, per status with --follow)",
         "watch": WATCH_HELP,
         "interval": INTERVAL_HELP,
+        "follow": "print one line per status the pipeline publishes, as it happens, until Ctrl+C "
+        "(exit 0, like --watch)",
     },
 )
 @friendly
 def monitor_status(
-    c: Context, json: bool = False, watch: bool = False, interval: float = 2.0
+    c: Context, json: bool = False, watch: bool = False, interval: float = 2.0, follow: bool = False
 ) -> None:
     """One look at the broker ($SYS: version, uptime, clients, load) and the pipeline's status."""
     from adeline_infra import console, monitor
+    from adeline_infra.errors import ConfigError
 
+    if watch and follow:
+        raise ConfigError("--watch and --follow do not go together: choose one")
     s = load_settings()
-    if watch:
+    if follow:
+        monitor.follow(s, as_json=json, note=console.err)
+    elif watch:
         monitor.watch(s, interval=interval, as_json=json)
     elif json:
         console.print_json(monitor.snapshot(s))
@@ -543,14 +562,15 @@ def monitor_broker(
 # ---------------------------------------------------------------------------------------------
 
 CONTROL_HELP = {
-    "wait": "then wait for the pipeline's next status message and print it",
-    "timeout": "seconds --wait waits for that status (default 5)",
+    "wait": "then wait for the pipeline's answer and print it (its next status; metrics: its "
+    "next metrics message)",
+    "timeout": "seconds --wait waits for that answer (default 5)",
     "json": "print the result as JSON",
 }
 
 
 def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
-    from adeline_infra import console, control
+    from adeline_infra import console, control, monitor
 
     s = load_settings()
     result = control.send(s, command, wait=wait, timeout=timeout)
@@ -564,10 +584,20 @@ def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
     if result.subscribers is False:
         console.err(f"warning: nobody subscribes to {result.topic}: is the pipeline running?")
     if result.status is not None:
-        st = result.status
-        console.out(
-            f"pipeline status: {st.get('status')} at {st.get('timestamp')} ({st.get('client_id')})"
-        )
+        import json as jsonlib
+
+        info = monitor.pipeline_info(jsonlib.dumps(result.status).encode())
+        if info["fields"]:  # a structured status, e.g. the health report
+            word = f" {info['status']}" if info["status"] else ""
+            console.out(f"pipeline status{word}, as fields:")
+            for key, value in monitor.flat_fields(info["fields"]):
+                console.out(f"  {key}: {value}")
+        else:
+            console.out(f"pipeline status: {monitor.status_line(info)}")
+    if result.metrics is not None:
+        console.out(f"pipeline metrics on {result.answer_topic}:")
+        for key, value in monitor.flat_fields(result.metrics):
+            console.out(f"  {key}: {value}")
 
 
 @task(help=CONTROL_HELP)
@@ -614,7 +644,31 @@ def health(c: Context, wait: bool = False, timeout: float = 5.0, json: bool = Fa
     _send("health", wait, timeout, json)
 
 
-@task(help={"name": "the command, e.g. toggle_crop or stabilization_stats", **CONTROL_HELP})
+NO_ANSWER_HELP = {"json": "print the result as JSON"}
+
+
+@task(name="toggle-crop", help=NO_ANSWER_HELP)
+@friendly
+def toggle_crop(c: Context, json: bool = False) -> None:
+    """Toggle the adaptive ROI crop (pipelines with adaptive ROI; it answers on its log only)."""
+    _send("toggle_crop", False, 0.0, json)
+
+
+@task(name="stabilization-stats", help=NO_ANSWER_HELP)
+@friendly
+def stabilization_stats(c: Context, json: bool = False) -> None:
+    """Ask for detection-stabilization statistics (pipelines with stabilization; in its log)."""
+    _send("stabilization_stats", False, 0.0, json)
+
+
+@task(
+    help={
+        "name": "the command, e.g. toggle_crop or stabilization_stats",
+        **CONTROL_HELP,
+        "wait": "wait for the answer (only for commands whose answer is known: "
+        "pause, resume, stop, status, health, metrics; exit 2 otherwise)",
+    }
+)
 @friendly
 def send(
     c: Context, name: str, wait: bool = False, timeout: float = 5.0, json: bool = False
@@ -637,17 +691,30 @@ def _passthrough(c: Context) -> list[str]:
     return shlex.split(c.remainder) if c.remainder else []
 
 
-@task(name="run")
+@task(
+    name="run",
+    help={
+        "with_services": "start the broker first (services.up, waits for CONNACK): "
+        "the Makefile's full-start",
+        "timeout": "with --with-services: seconds to wait for the broker (default 15)",
+    },
+)
 @friendly
-def pipeline_run(c: Context) -> None:
-    """Run the pipeline (python -m PIPELINE_MODULE) with the disabled models' *_ENABLED=False.
+def pipeline_run(c: Context, with_services: bool = False, timeout: float = 15.0) -> None:
+    """Run the pipeline (python -m PIPELINE_MODULE) with our MQTT settings and *_ENABLED=False.
 
-    Arguments after `--` go to the pipeline: `inv pipeline.run -- --config my.yaml`.
-    Its exit code is ours; Ctrl+C stops it cleanly.
+    It gets the credentials in its environment (never its arguments) and runs where it finds
+    PIPELINE_CONFIG; it refuses to start when that file names another broker or topics than
+    ours. `python -m adeline` reads no arguments; for another PIPELINE_MODULE, arguments after
+    `--` are passed on. Its exit code is ours; Ctrl+C stops it cleanly.
     """
     from adeline_infra import pipeline
 
-    code = pipeline.run(load_settings(), _passthrough(c))
+    s = load_settings()
+    pipeline.check_agreement(s)
+    if with_services:
+        up(c, timeout=timeout)
+    code = pipeline.run(s, _passthrough(c))
     if code:
         raise Exit(code=code)
 
@@ -658,7 +725,18 @@ def pipeline_run(c: Context) -> None:
 
 services = Collection("services", up, down, restart, status, logs, clean)
 monitor = Collection("monitor", monitor_status, monitor_data, monitor_broker)
-control = Collection("control", pause, resume, stop, control_status, metrics, health, send)
+control = Collection(
+    "control",
+    pause,
+    resume,
+    stop,
+    control_status,
+    metrics,
+    health,
+    toggle_crop,
+    stabilization_stats,
+    send,
+)
 pipeline = Collection("pipeline", pipeline_run)
 
 auth = Collection("auth", add_user, remove_user, list_users)

@@ -39,6 +39,8 @@ def base_env(tmp: Path, **values: str) -> dict[str, str]:
         MQTT_BROKER_HOST="127.0.0.1",
         MQTT_BROKER_PORT=str(free_port()),
         MQTT_WS_PORT=str(free_port()),
+        # the pipeline's config of this checkout (if any) must not leak in: absent by default
+        PIPELINE_CONFIG=str(tmp / "pipeline" / "config" / "adeline" / "config.yaml"),
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.update(values)

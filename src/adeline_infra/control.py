@@ -2,9 +2,13 @@
 
 The original CLI printed "sent" with no network loop running and no wait for the publish, so it
 "sent" to a broker that had refused the connection. Here success means the broker answered the
-publish with a successful PUBACK. `wait=True` also waits for the pipeline's next status: we
-subscribe to the status topic before publishing and skip what the broker replays on subscribe
-(delivered with the retain flag set), so the status printed is one published after the command.
+publish with a successful PUBACK. `wait=True` also waits for the command's own answer, where
+the pipeline gives it (`ANSWERS`): a new retained status for pause/resume/stop/status/health (the
+health report is a JSON document published as the status), a message on the metrics topic for
+metrics. We subscribe to that topic before publishing and skip what the broker replays on
+subscribe (delivered with the retain flag set), so the answer printed is one published after the
+command. For any other command (toggle_crop, stabilization_stats, ...) the answer is unknown -
+the pipeline drops commands it does not have - so `wait=True` is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -26,7 +30,29 @@ if TYPE_CHECKING:
 
 # The pipeline's commands (`control.<name>` tasks); `control.send NAME` sends any other.
 COMMANDS = ("pause", "resume", "stop", "status", "metrics", "health")
+# Sent only when the pipeline runs with adaptive ROI / stabilization; it answers neither on MQTT.
+OPTIONAL_COMMANDS = ("toggle_crop", "stabilization_stats")
+# Where the pipeline answers each command: "status" (TOPIC_STATUS) or "metrics" (TOPIC_METRICS).
+ANSWERS = {
+    "pause": "status",
+    "resume": "status",
+    "stop": "status",
+    "status": "status",
+    "health": "status",
+    "metrics": "metrics",
+}
 NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+def answer_topic(settings: Settings, command: str) -> str:
+    """The topic the pipeline answers `command` on; ConfigError (exit 2) when it does not."""
+    kind = ANSWERS.get(command)
+    if kind is None:
+        raise ConfigError(
+            f"cannot wait for {command!r}: the pipeline publishes no known answer to it "
+            f"(--wait works for {', '.join(ANSWERS)}); send it without --wait"
+        )
+    return settings.topic_status if kind == "status" else settings.topic_metrics
 
 
 @dataclass
@@ -36,6 +62,8 @@ class SendResult:
     acknowledged_after: float  # seconds from connect to PUBACK
     subscribers: bool | None  # False when the broker said nobody subscribes to the topic
     status: dict[str, Any] | None = None  # the pipeline's next status, with wait=True
+    metrics: dict[str, Any] | None = None  # its metrics message, for `metrics` with wait=True
+    answer_topic: str | None = None  # where the answer was awaited (wait=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,7 +72,9 @@ class SendResult:
             "acknowledged": True,
             "acknowledged_after_s": round(self.acknowledged_after, 3),
             "subscribers": self.subscribers,
+            "answer_topic": self.answer_topic,
             "status": self.status,
+            "metrics": self.metrics,
         }
 
 
@@ -73,6 +103,7 @@ def send(
     within `timeout` seconds of the acknowledgement.
     """
     name = check_name(command)
+    awaited = answer_topic(settings, name) if wait else None  # refused before connecting
     ack_timeout = settings.connect_timeout
     start = time.monotonic()
     statuses: queue.Queue[Any] = queue.Queue()
@@ -99,8 +130,8 @@ def send(
         client.on_publish = on_publish
 
     with mqtt.session(settings, "control", on_connect=on_connect) as client:
-        if wait:
-            client.subscribe(settings.topic_status, qos=1)
+        if awaited is not None:
+            client.subscribe(awaited, qos=1)
             if not subscribed.wait(ack_timeout):
                 raise InfraError(
                     mqtt.describe_failure(
@@ -109,7 +140,7 @@ def send(
                 )
             if any(rc.is_failure for rc in suback):
                 raise InfraError(
-                    f"the broker refused the subscription to {settings.topic_status} "
+                    f"the broker refused the subscription to {awaited} "
                     f"({suback[0]}): check the user's ACL, or send without --wait"
                 )
         info = client.publish(settings.topic_commands, payload(name), qos=1)
@@ -133,15 +164,20 @@ def send(
         if reason is not None:
             subscribers = reason.value != NO_MATCHING_SUBSCRIBERS
         result = SendResult(name, settings.topic_commands, acked, subscribers)
-        if wait:
+        if awaited is not None:
+            result.answer_topic = awaited
+            what = "status" if awaited == settings.topic_status else "metrics"
             try:
                 raw = statuses.get(timeout=timeout)
             except queue.Empty:
                 raise InfraError(
-                    f"sent {name!r}, but the pipeline published no status within {timeout:g} s: "
-                    "is it running? (`inv monitor.status`)"
+                    f"sent {name!r}, but the pipeline published no {what} on {awaited} within "
+                    f"{timeout:g} s: is it running? (`inv monitor.status`)"
                 ) from None
-            result.status = _status(raw)
+            if what == "status":
+                result.status = _status(raw)
+            else:
+                result.metrics = _status(raw)
     return result
 
 

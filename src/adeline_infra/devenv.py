@@ -43,3 +43,17 @@ def connection_help(settings: Settings) -> list[str]:
         # "#", not '#': cmd.exe keeps single quotes, PowerShell and sh need the quotes
         lines.append(f'  mosquitto_sub -h {settings.mqtt_host} -p {settings.mqtt_port} -t "#" -v')
     return lines
+
+
+def pipeline_disagreements(settings: Settings) -> list[str]:
+    """Warnings for `inv dev` when the pipeline's config and `.env` (or the environment) name
+    another broker or topics: the pipeline reads only its config for those."""
+    from .pipeline_config import disagreements
+
+    found = disagreements(settings)
+    if not found:
+        return []
+    return [f"warning: {d.line()}" for d in found] + [
+        "warning: the pipeline reads only its config for these: set them in one place "
+        "(`inv doctor` shows where each value comes from)"
+    ]

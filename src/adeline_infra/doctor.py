@@ -49,6 +49,8 @@ class Check:
 class Report:
     checks: list[Check] = field(default_factory=list)
     backend: str | None = None  # the backend `services.*` would use, when it can be known
+    # where the settings the tasks share with the pipeline come from: name -> (value, source)
+    sources: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[Check]:
@@ -73,6 +75,7 @@ class Report:
             "backend": self.backend,
             "summary": self.summary(),
             "checks": [asdict(c) for c in self.checks],
+            "sources": {k: {"value": v, "source": src} for k, (v, src) in self.sources.items()},
         }
 
 
@@ -109,15 +112,30 @@ def run(
         add(Check("backend", FAIL, reason, "set BROKER_BACKEND=native (or auto) in .env"))
         return report
     report.backend = backend.name
+    report.sources = shared_sources(s)
+    report.checks += check_pipeline_config(s)
     add(Check("backend", OK, f"{backend.name} ({reason})"))
-    engine = docker_engine()
-    report.checks += check_docker(s, engine, needed=backend.name == "docker")
-    add(check_mosquitto(s, needed=backend.name == "native"))
     state = _state(backend)
-    report.checks += check_ports(s, backend, state)
+    if backend.managed:
+        engine = docker_engine()
+        report.checks += check_docker(s, engine, needed=backend.name == "docker")
+        add(check_mosquitto(s, needed=backend.name == "native"))
+        report.checks += check_ports(s, backend, state)
+    else:
+        add(
+            Check(
+                "local broker",
+                SKIP,
+                "BROKER_BACKEND=external: Docker, mosquitto and local ports are not needed",
+            )
+        )
     report.checks += check_broker(s, backend, state)
-    report.checks += check_certificates(s)
-    add(check_password_file(s))
+    report.checks += check_certificates(s, server=backend.managed)
+    add(
+        check_password_file(s)
+        if backend.managed
+        else Check("password file", SKIP, "BROKER_BACKEND=external: its users are kept there")
+    )
     secrets_row = check_secrets_acl(s)
     if secrets_row is not None:
         add(secrets_row)
@@ -215,6 +233,75 @@ def _state(backend: Backend) -> BrokerState | None:
         return backend.state()
     except Exception:  # a backend that cannot even tell must not end the report
         return None
+
+
+# --- the pipeline's config ----------------------------------------------------------------
+
+# The settings the tasks share with the pipeline, shown with where each value came from.
+SHARED = ("BROKER_BACKEND", "PIPELINE_CONFIG", "MQTT_BROKER_HOST", "MQTT_BROKER_PORT",
+          "MQTT_USERNAME", "MQTT_USE_TLS", "TOPIC_COMMANDS", "TOPIC_STATUS",
+          "TOPIC_DETECTIONS", "TOPIC_METRICS")  # fmt: skip
+
+
+def shared_sources(s: Settings) -> dict[str, tuple[str, str]]:
+    out = {}
+    for name in SHARED:
+        var = settings_mod.BY_NAME[name]
+        value = getattr(s, var.attr)
+        shown = "-" if value is None else str(value)
+        if isinstance(value, bool):
+            shown = "true" if value else "false"
+        out[name] = (shown, s.sources.get(name, "?"))
+    return out
+
+
+def check_pipeline_config(s: Settings) -> list[Check]:
+    """Does the pipeline (which reads only its config.yaml) use the broker and topics we do?"""
+    from . import pipeline_config
+
+    name = "pipeline config"
+    config = s.pipeline
+    if config is None:
+        return [Check(name, SKIP, "PIPELINE_CONFIG is empty: the pipeline's config is not read")]
+    shown = settings_mod._display(config.path, s.root)
+    if not config.exists:
+        return [
+            Check(
+                name,
+                SKIP,
+                f"{shown} does not exist: the tasks use their own settings",
+                "the pipeline needs it: copy config/adeline/config.yaml.example there",
+            )
+        ]
+    rows = [
+        Check(
+            f"pipeline {d.var}",
+            FAIL,
+            d.line(),
+            f"set it in one place: the pipeline reads only {shown}; remove {d.var} from "
+            f"{d.tasks_source} or change {shown}",
+        )
+        for d in pipeline_config.disagreements(s)
+    ]
+    if not rows:
+        rows.append(
+            Check(
+                name,
+                OK,
+                f"{shown}: the tasks and the pipeline use {s.mqtt_host}:{s.mqtt_port} and the "
+                "same 4 topics",
+            )
+        )
+    if s.use_tls:
+        rows.append(
+            Check(
+                "pipeline TLS",
+                WARN,
+                "MQTT_USE_TLS=true but the pipeline has no TLS support: it cannot connect",
+                "give the pipeline a plain listener (e.g. on loopback)",
+            )
+        )
+    return rows
 
 
 # --- Docker -------------------------------------------------------------------------------
@@ -506,22 +593,32 @@ def _names_host(cert: Any, host: str) -> bool:
     return ip in san.get_values_for_type(x509.IPAddress)
 
 
-def check_certificates(s: Settings, *, now: dt.datetime | None = None) -> list[Check]:
+def check_certificates(
+    s: Settings, *, now: dt.datetime | None = None, server: bool = True
+) -> list[Check]:
+    """`server`: False for a broker we do not run (only the CA we trust it with is ours)."""
     if not s.use_tls:
         return [Check("certificates", SKIP, "MQTT_USE_TLS=false")]
     renew = "`inv tls.certs` (then `inv tls.check`)"
-    rows = [
-        certificate_row("CA certificate", s.ca_file, fix=renew, now=now),
-        certificate_row(
-            "server certificate", s.tls_dir / "server.crt", fix=renew, host=s.mqtt_host, now=now
-        ),
-    ]
-    key = s.tls_dir / "server.key"
-    rows.append(
-        Check("server key", OK, f"{key} is present")
-        if key.is_file()
-        else Check("server key", FAIL, f"{key} does not exist", renew)
-    )
+    if not server:
+        renew = "put the CA that signed the broker's certificate there as ca.crt"
+    rows = [certificate_row("CA certificate", s.ca_file, fix=renew, now=now)]
+    if server:
+        rows.append(
+            certificate_row(
+                "server certificate",
+                s.tls_dir / "server.crt",
+                fix=renew,
+                host=s.mqtt_host,
+                now=now,
+            )
+        )
+        key = s.tls_dir / "server.key"
+        rows.append(
+            Check("server key", OK, f"{key} is present")
+            if key.is_file()
+            else Check("server key", FAIL, f"{key} does not exist", renew)
+        )
     if s.tls_require_client_cert or s.client_cert.exists():
         rows.append(
             certificate_row(
@@ -651,5 +748,11 @@ def render(report: Report) -> None:
         for c in report.checks
     ]
     console.table("inv doctor", ("check", "status", "detail", "fix"), rows)
+    if report.sources:
+        console.table(
+            "where the shared settings come from",
+            ("setting", "value", "source"),
+            [(escape(k), escape(v), escape(src)) for k, (v, src) in report.sources.items()],
+        )
     if not report.failures:
         console.out(f"ok: {report.summary()}")

@@ -100,13 +100,22 @@ def _parse_time(value: Any) -> datetime | None:
     return stamp
 
 
+_STATUS_KEYS = ("status", "timestamp", "client_id")
+
+
 def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> dict[str, Any]:
-    """The pipeline part of a snapshot from the retained status payload (None: never published)."""
+    """The pipeline part of a snapshot from the retained status payload (None: never published).
+
+    A status is `{"status": "running", "timestamp", "client_id"}`; anything else in a JSON
+    object - such as the health report the pipeline publishes as its status after `health` - is
+    a structured status: its other members are in `fields` (None for a plain status).
+    """
     info: dict[str, Any] = {
         "status": None,
         "timestamp": None,
         "client_id": None,
         "age_s": None,
+        "fields": None,
         "problem": None,
     }
     if payload is None:
@@ -127,9 +136,41 @@ def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> dict
     if stamp is not None:
         now = now or datetime.now(timezone.utc)
         info["age_s"] = round(max((now - stamp).total_seconds(), 0.0), 1)
-    if info["status"] is None:
+    fields = {k: v for k, v in data.items() if k not in _STATUS_KEYS}
+    if isinstance(status, dict):  # {"status": {...}}: the document is the status
+        fields = {**status, **fields}
+    info["fields"] = fields or None
+    if info["status"] is None and not fields:
         info["problem"] = f"the retained status has no 'status' field: {_preview(payload)}"
     return info
+
+
+def flat_fields(fields: Mapping[str, Any] | None, prefix: str = "") -> list[tuple[str, str]]:
+    """A structured status as (dotted key, text) rows: nested objects become `a.b` keys."""
+    rows: list[tuple[str, str]] = []
+    for key, value in (fields or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and len(prefix) < 200:
+            rows += flat_fields(value, name + ".")
+        elif isinstance(value, str):
+            rows.append((name, value))
+        else:
+            rows.append((name, json.dumps(value, default=str)))
+    return rows
+
+
+def status_line(info: Mapping[str, Any]) -> str:
+    """One line for a status (`--follow`): the status, or the fields of a structured one."""
+    parts = []
+    if info["status"] is not None:
+        parts.append(str(info["status"]))
+    if info["fields"]:
+        parts.append(", ".join(f"{k}={v}" for k, v in flat_fields(info["fields"])))
+    if not parts:
+        parts.append(info["problem"] or "unknown")
+    extra = [str(info[k]) for k in ("timestamp", "client_id") if info[k]]
+    line = " ".join(parts) + (f"  ({', '.join(extra)})" if extra else "")
+    return line.replace("\n", " ").replace("\r", " ")
 
 
 def _preview(payload: bytes, limit: int = 80) -> str:
@@ -260,7 +301,12 @@ def status_rows(snap: Mapping[str, Any]) -> tuple[list[tuple[str, str]], list[tu
         ("retained messages", _show(b["retained_messages"])),
         ("subscriptions", _show(b["subscriptions"])),
     ]
-    if p["status"] is None:
+    if p["status"] is None and p.get("fields"):
+        pipeline = [("status", "(a structured status: the fields below)")]
+        if p["timestamp"] or p["client_id"]:
+            pipeline.append(("since", _show(p["timestamp"])))
+            pipeline.append(("client id", _show(p["client_id"])))
+    elif p["status"] is None:
         pipeline = [("status", p["problem"] or "unknown")]
     else:
         age = "" if p["age_s"] is None else f" ({duration(p['age_s'])} ago)"
@@ -269,6 +315,7 @@ def status_rows(snap: Mapping[str, Any]) -> tuple[list[tuple[str, str]], list[tu
             ("since", f"{_show(p['timestamp'])}{age}"),
             ("client id", _show(p["client_id"])),
         ]
+    pipeline += flat_fields(p.get("fields"))
     pipeline.append(("topic", p["topic"]))
     return broker, pipeline
 
@@ -277,6 +324,7 @@ def status_view(snap: Mapping[str, Any]) -> Any:
     """The rich renderable of `monitor.status` (two key/value tables)."""
     from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     tables = []
     for title, rows in zip(("MQTT broker", "Pipeline"), status_rows(snap), strict=True):
@@ -284,7 +332,7 @@ def status_view(snap: Mapping[str, Any]) -> Any:
         t.add_column(style="bold")
         t.add_column(overflow="fold")
         for key, value in rows:
-            t.add_row(key, value)
+            t.add_row(Text(key), Text(value))  # a payload's "[...]" is text, not markup
         tables.append(t)
     return Group(*tables)
 
@@ -336,6 +384,83 @@ def watch(
 
     with Live(view(), console=Console(highlight=False), auto_refresh=False) as live:
         watcher.run(lambda: live.update(view(), refresh=True), interval)
+
+
+def follow(
+    settings: Settings,
+    *,
+    as_json: bool = False,
+    emit: Callable[[str], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> None:
+    """Print one line per status the pipeline publishes, as it happens, until Ctrl+C.
+
+    The first line is the status retained at the start (if any). The same payload twice in a
+    row (the broker replays the retained status after a reconnect) is printed once. With
+    `as_json`, each line is `{"received_at", "retained", "topic", **pipeline_info}`.
+    Ctrl+C ends it normally, as it ends `--watch`.
+    """
+    import queue
+
+    emit = emit or (lambda line: print(line, flush=True))
+    note = note or (lambda line: print(line, file=sys.stderr, flush=True))
+    topic = settings.topic_status
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+    marker: list[int] = []
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        events.put(("message", (msg.payload, bool(msg.retain))))
+
+    def on_subscribe(_c: Any, _u: Any, mid: int, codes: Any, _p: Any) -> None:
+        bad = [str(rc) for rc in codes if rc.is_failure]
+        events.put(("refused", bad[0]) if bad else ("subscribed", mid in marker))
+
+    def on_disconnect(*_args: Any) -> None:
+        events.put(("lost", None))
+
+    def on_connect(client: paho.Client) -> None:
+        client.on_message = on_message
+        client.on_subscribe = on_subscribe
+        client.on_disconnect = on_disconnect
+        client.subscribe(topic, qos=1)
+        # its SUBACK comes after the retained status (see mqtt.retained)
+        _, mid = client.subscribe(f"adeline/marker/{secrets.token_hex(8)}", 0)
+        if mid is not None:
+            marker.append(mid)
+
+    last: bytes | None = None
+    with mqtt.session(settings, "monitor-follow", on_connect=on_connect):
+        note(f"following {topic} on {settings.endpoint} (Ctrl+C to stop)")
+        try:
+            while True:
+                try:
+                    kind, value = events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if kind == "refused":
+                    raise InfraError(
+                        f"the broker refused the subscription to {topic} ({value}): "
+                        "check the user's ACL"
+                    )
+                if kind == "lost":
+                    note("connection to the broker lost: reconnecting ...")
+                elif kind == "subscribed" and value and last is None:
+                    note("no status published yet: waiting for the first one")
+                elif kind == "message":
+                    payload, retained = value
+                    if payload == last:
+                        continue
+                    last = payload
+                    info = pipeline_info(payload)
+                    if as_json:
+                        stamp = datetime.now(timezone.utc).isoformat()
+                        doc = {"received_at": stamp, "retained": retained, "topic": topic, **info}
+                        emit(json.dumps(doc, default=str))
+                    else:
+                        clock = datetime.now().strftime("%H:%M:%S")
+                        emit(f"{clock} {status_line(info)}")
+        except KeyboardInterrupt:
+            pass  # the normal way to stop following
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,15 @@
 
 The Makefile prefixed `python -m adeline` with a dozen `NAME_ENABLED=False` assignments, which
 only a POSIX shell understands. Here they go into the child's environment directly.
+
+The real `python -m adeline` takes no arguments. It reads the broker host, port and topics only
+from `config/adeline/config.yaml` in its working directory, and MQTT_USERNAME / MQTT_PASSWORD
+from its environment (after `load_dotenv()`, which never overrides the environment). So:
+- the credentials of our settings go into its environment (never its argv);
+- it runs in the folder whose config/adeline/config.yaml is PIPELINE_CONFIG;
+- when our host, port or topics differ from that file's, it does not start (exit 2): it would
+  talk to a broker or topics the tasks do not watch. The resolved values are also in its
+  environment (MQTT_BROKER_HOST, MQTT_BROKER_PORT, TOPIC_*), for a pipeline that reads them.
 """
 
 from __future__ import annotations
@@ -9,10 +18,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import procs
-from .errors import InfraError
+from . import pipeline_config, procs
+from .errors import ConfigError, InfraError
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -29,11 +39,49 @@ _FIND_SPEC = (
 
 
 def environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`base` (default: ours) plus NAME_ENABLED=False for every disabled model."""
+    """`base` (default: ours) plus NAME_ENABLED=False for every disabled model, and the resolved
+    MQTT settings: credentials (removed when ours have none, so a stale one cannot win), host,
+    port, TLS and topics."""
     env = dict(os.environ if base is None else base)
     for name in settings.pipeline_disabled_models:
         env[f"{name}_ENABLED"] = "False"
+    env.update(
+        MQTT_BROKER_HOST=settings.mqtt_host,
+        MQTT_BROKER_PORT=str(settings.mqtt_port),
+        MQTT_USE_TLS="true" if settings.use_tls else "false",
+        TOPIC_COMMANDS=settings.topic_commands,
+        TOPIC_STATUS=settings.topic_status,
+        TOPIC_DETECTIONS=settings.topic_detections,
+        TOPIC_METRICS=settings.topic_metrics,
+    )
+    if settings.username and settings.password:
+        env["MQTT_USERNAME"] = settings.username
+        env["MQTT_PASSWORD"] = settings.password
+    else:
+        # load_dotenv() in the pipeline could still find them in its ./.env: an empty value
+        # in the environment is what it keeps (dotenv never overrides the environment).
+        env["MQTT_USERNAME"] = ""
+        env["MQTT_PASSWORD"] = ""
     return env
+
+
+def working_dir(settings: Settings) -> Path:
+    """Where the pipeline runs: the folder it finds PIPELINE_CONFIG from (when that file exists
+    and ends in config/adeline/config.yaml), else the project."""
+    if settings.pipeline_config is None or not (settings.pipeline and settings.pipeline.exists):
+        return settings.root
+    return pipeline_config.pipeline_cwd(settings.pipeline_config, settings.root)
+
+
+def check_agreement(settings: Settings) -> None:
+    """ConfigError (exit 2) when the pipeline would use another broker or topics than ours."""
+    found = pipeline_config.disagreements(settings)
+    if found:
+        more = f" (and {len(found) - 1} more: `inv doctor`)" if len(found) > 1 else ""
+        raise ConfigError(
+            f"the pipeline reads its broker and topics only from its config: {found[0].line()}"
+            f"{more}; set it in one place"
+        )
 
 
 def command(settings: Settings, args: Sequence[str] = ()) -> list[str]:
@@ -44,7 +92,7 @@ def installed(settings: Settings) -> bool:
     """Whether `python -m PIPELINE_MODULE` would find the module (checked in a child Python)."""
     result = procs.run(
         [sys.executable, "-c", _FIND_SPEC, settings.pipeline_module],
-        cwd=settings.root,
+        cwd=working_dir(settings),
         check=False,
         timeout=30,
     )
@@ -63,9 +111,10 @@ def not_installed_error(settings: Settings) -> InfraError:
 
 def run(settings: Settings, args: Sequence[str] = ()) -> int:
     """Run the pipeline in the foreground; returns its exit code (130 after Ctrl+C)."""
+    check_agreement(settings)
     if not installed(settings):
         raise not_installed_error(settings)
     code = procs.run_foreground(
-        command(settings, args), env=environment(settings), cwd=settings.root
+        command(settings, args), env=environment(settings), cwd=working_dir(settings)
     )
     return procs.exit_code(code)

@@ -26,6 +26,7 @@ class UpResult:
     backend: str
     already_running: bool
     ready_after: float  # seconds from the call to CONNACK
+    managed: bool = True  # False: an external broker we only waited for
 
 
 def up(
@@ -46,9 +47,19 @@ def up(
     backend.start(extras=extras)
     result = mqtt.wait_ready(settings, timeout, alive=backend.alive)
     if result.ok:
-        return UpResult(backend.name, already, time.monotonic() - start)
+        return UpResult(
+            backend.name, already and backend.managed, time.monotonic() - start, backend.managed
+        )
     if result.refused:
         raise result.error(settings)
+    if not backend.managed:
+        raise InfraError(
+            mqtt.describe_failure(
+                settings, f"(external) did not answer an MQTT CONNECT within {timeout:g} s"
+            )
+            + f": {result.reason.split(':')[0]}",
+            hint="is it running and reachable? check MQTT_BROKER_HOST/PORT and MQTT_USE_TLS",
+        )
     tail = [line for line in backend.log_tail(3) if line.strip() and not line.startswith("---")]
     log = f"; its log ends: {' | '.join(tail)}" if tail else ""
     if not backend.alive():
@@ -123,8 +134,17 @@ def logs(settings: Settings, *, tail: int, follow: bool) -> Iterator[str]:
         yield from backend.log_tail(tail)
 
 
+def ensure_managed(settings: Settings, what: str) -> None:
+    """Refuse (ConfigError, exit 2) to `what` a broker this project does not run."""
+    if settings.backend == "external":
+        from .backends.external import ExternalBackend
+
+        raise ExternalBackend(settings).not_ours(what)
+
+
 def clean(settings: Settings) -> tuple[bool, list[str]]:
     """Stop the broker if it runs, then delete its persisted data. Returns (stopped, removed)."""
+    ensure_managed(settings, "clean")
     backend = resolve(settings)[0]
     stopped = backend.stop()
     return stopped, backend.clean()

@@ -1,5 +1,9 @@
 """One settings loader: `.env` (python-dotenv), overridden by the environment, overridden by flags.
 
+Below `.env` sits the pipeline's own config (`PIPELINE_CONFIG`, see `pipeline_config`): its broker
+host, port and topics replace our defaults, so the tasks use what the pipeline uses unless told
+otherwise. Precedence: defaults < the pipeline's config < `.env` < environment < task options.
+
 Every variable is declared once in `VARIABLES` with its default, parser and meaning. `load()`
 validates all of them at once and raises `ConfigError` naming the first bad variable, where its
 value came from and what is expected (exit code 2, one line, no traceback).
@@ -15,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .pipeline_config import PipelineConfig
 
-BACKENDS = ("auto", "docker", "native")
+BACKENDS = ("auto", "docker", "native", "external")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -86,6 +91,12 @@ def _topic(raw: str) -> str:
     return value
 
 
+def _opt_path(raw: str) -> str | None:
+    if "\0" in raw or "\n" in raw or "\r" in raw:
+        raise ValueError("a file path (no NUL or line break)")
+    return raw.strip() or None
+
+
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.replace(";", ",").split(",") if part.strip())
 
@@ -107,8 +118,9 @@ VARIABLES: tuple[Variable, ...] = (
         "backend",
         "auto",
         _backend,
-        "How the broker runs: docker, native (a mosquitto binary), or auto "
-        "(the running one, else Docker when an engine answers, else native).",
+        "How the broker runs: docker, native (a mosquitto binary), external (one you run "
+        "elsewhere: nothing is started or stopped), or auto (the running one, else Docker when "
+        "an engine answers, else native; never external).",
     ),
     Variable(
         "MQTT_BROKER_HOST",
@@ -264,6 +276,14 @@ VARIABLES: tuple[Variable, ...] = (
         "Topic of the pipeline's metrics.",
     ),
     Variable(
+        "PIPELINE_CONFIG",
+        "pipeline_config",
+        "config/adeline/config.yaml",
+        _opt_path,
+        "The pipeline's config.yaml: when it exists, its mqtt.broker.host/port and mqtt.topics.* "
+        "are the defaults of MQTT_BROKER_HOST/PORT and TOPIC_* (empty: not read).",
+    ),
+    Variable(
         "PIPELINE_MODULE",
         "pipeline_module",
         "adeline",
@@ -281,7 +301,7 @@ VARIABLES: tuple[Variable, ...] = (
     ),
 )
 BY_NAME = {v.name: v for v in VARIABLES}
-_PATH_ATTRS = ("tls_dir", "passwd_file", "state_dir")
+_PATH_ATTRS = ("tls_dir", "passwd_file", "state_dir", "pipeline_config")
 
 
 @dataclass(frozen=True)
@@ -315,9 +335,12 @@ class Settings:
     topic_status: str
     topic_detections: str
     topic_metrics: str
+    pipeline_config: Path | None
     pipeline_module: str
     pipeline_disabled_models: tuple[str, ...]
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # what the pipeline's config file says (None: PIPELINE_CONFIG is empty)
+    pipeline: PipelineConfig | None = field(default=None, repr=False, compare=False)
 
     @property
     def endpoint(self) -> str:
@@ -380,18 +403,30 @@ def load(
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}")  # a programming error, not the user's
 
+    def layered(var: Variable) -> tuple[str, str] | None:
+        if var.name in flags:
+            raw = flags[var.name]
+            if isinstance(raw, bool):
+                raw = "true" if raw else "false"
+            return str(raw), "a task option"
+        if var.name in env:
+            return env[var.name], "the environment"
+        if var.name in from_file:
+            return from_file[var.name], _display(env_file, root_path)
+        return None
+
+    # The pipeline's config sits between the defaults and .env: find and read it first.
+    pipeline = _pipeline_config(root_path, layered(BY_NAME["PIPELINE_CONFIG"]))
+
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for var in VARIABLES:
-        if var.name in flags:
-            raw, source = flags[var.name], "a task option"
-            if isinstance(raw, bool):
-                raw = "true" if raw else "false"
-            raw = str(raw)
-        elif var.name in env:
-            raw, source = env[var.name], "the environment"
-        elif var.name in from_file:
-            raw, source = from_file[var.name], _display(env_file, root_path)
+        found = layered(var)
+        if found is not None:
+            raw, source = found
+        elif pipeline is not None and var.name in pipeline.values:
+            raw = pipeline.values[var.name].raw
+            source = pipeline.source(var.name, _display(pipeline.path, root_path))
         else:
             raw, source = var.default, "the default"
         try:
@@ -404,6 +439,8 @@ def load(
         sources[var.name] = source
 
     for attr in _PATH_ATTRS:
+        if values[attr] is None:
+            continue
         path = Path(values[attr]).expanduser()
         values[attr] = path if path.is_absolute() else root_path / path
     if values["ws_port"] == values["mqtt_port"]:
@@ -416,7 +453,27 @@ def load(
         raise ConfigError(
             f"{missing} is empty but the other credential is set: set both or neither"
         )
-    return Settings(root=root_path, env_file=env_file, sources=sources, **values)
+    return Settings(root=root_path, env_file=env_file, sources=sources, pipeline=pipeline, **values)
+
+
+def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfig | None:
+    """The pipeline's config named by PIPELINE_CONFIG (`found`: its value and source, None for
+    the default), read; None when PIPELINE_CONFIG is empty."""
+    from . import pipeline_config
+
+    var = BY_NAME["PIPELINE_CONFIG"]
+    raw, source = found if found is not None else (var.default, "the default")
+    try:
+        named = var.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"PIPELINE_CONFIG={raw!r} (from {source}) is not valid: expected {exc}"
+        ) from None
+    if named is None:
+        return None
+    path = Path(named).expanduser()
+    path = path if path.is_absolute() else root / path
+    return pipeline_config.read(path, _display(path, root))
 
 
 def _display(path: Path, root: Path) -> str:

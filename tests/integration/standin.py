@@ -1,11 +1,24 @@
-"""A stand-in for Adeline's pipeline: retained statuses, detections, and the commands it gets."""
+"""A stand-in for Adeline's pipeline: retained statuses, detections, and the commands it gets.
+
+`StandInPipeline(settings)` connects with our settings (TLS and credentials included).
+`ConfiguredPipeline(workdir, environ)` connects the way the real pipeline does: host, port and
+topics from `workdir/config/adeline/config.yaml` only (PyYAML), MQTT_USERNAME / MQTT_PASSWORD
+from `environ`, paho with MQTT v5 and the fixed client id `inference_control`, no TLS.
+Both answer like the real one: pause/resume/stop/status with a new retained status, health with
+a JSON document as the retained status, metrics on the metrics topic; anything else (e.g.
+toggle_crop without adaptive ROI) is recorded and dropped.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from adeline_infra import mqtt
@@ -41,6 +54,36 @@ def detection_payload(i: int, classes: tuple[str, ...] = ("person", "car")) -> b
             ],
             "frame": {"frame_id": i, "source_id": 0, "timestamp": "2025-01-01T00:00:00"},
             "message_id": f"m{i}",
+        }
+    ).encode()
+
+
+def health_payload() -> bytes:
+    """What `health` publishes as the retained status: a JSON document, not a status word."""
+    return json.dumps(
+        {
+            "healthy": True,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "components": {"inference": "ok", "mqtt": "ok"},
+            "uptime_s": 12.5,
+        }
+    ).encode()
+
+
+def metrics_payload() -> bytes:
+    return json.dumps(
+        {
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "throughput_fps": 12.5,
+            "latency_reports": [
+                {
+                    "source_id": 0,
+                    "frame_decoding_latency_ms": 1.0,
+                    "inference_latency_ms": 20.0,
+                    "e2e_latency_ms": 25.0,
+                }
+            ],
+            "sources_count": 1,
         }
     ).encode()
 
@@ -90,6 +133,10 @@ class StandInPipeline:
         name = data.get("command")
         if name in ANSWERS:
             self.publish_status_async(ANSWERS[name] or self.status)
+        elif name == "health":
+            self.client.publish(self.settings.topic_status, health_payload(), qos=1, retain=True)
+        elif name == "metrics":
+            self.client.publish(self.settings.topic_metrics, metrics_payload(), qos=0)
 
     def publish_status_async(self, status: str) -> None:
         # from the network thread: publish without waiting for our own PUBACK
@@ -98,3 +145,36 @@ class StandInPipeline:
 
     def next_command(self, timeout: float = 5.0) -> Any:
         return self.commands.get(timeout=timeout)
+
+
+class ConfiguredPipeline(StandInPipeline):
+    """The stand-in, configured as the real pipeline configures itself (see the module doc)."""
+
+    def __init__(self, workdir: Path, environ: Mapping[str, str] | None = None) -> None:
+        import paho.mqtt.client as paho
+        import yaml
+
+        env = os.environ if environ is None else environ
+        config = yaml.safe_load((workdir / "config" / "adeline" / "config.yaml").read_text())
+        mqtt_cfg = config["mqtt"]
+        topics = mqtt_cfg["topics"]
+        self.settings = SimpleNamespace(  # type: ignore[assignment]
+            mqtt_host=mqtt_cfg["broker"]["host"],
+            mqtt_port=int(mqtt_cfg["broker"]["port"]),
+            topic_commands=topics["control_commands"],
+            topic_status=topics["control_status"],
+            topic_detections=topics["data"],
+            topic_metrics=topics["metrics"],
+        )
+        self.answer = True
+        self.commands = queue.Queue()
+        self.status = "running"
+        self._subscribed = threading.Event()
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id="inference_control", protocol=paho.MQTTv5
+        )
+        user, password = env.get("MQTT_USERNAME"), env.get("MQTT_PASSWORD")
+        if user and password:
+            self.client.username_pw_set(user, password)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_a: self._subscribed.set()

@@ -1,4 +1,4 @@
-"""Broker backends and the choice between them (`BROKER_BACKEND=auto|docker|native`)."""
+"""Broker backends and the choice between them (`BROKER_BACKEND=auto|docker|native|external`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ def resolve(settings: Settings) -> tuple[Backend, str]:
     """The backend to use and why (the reason is shown by `doctor` and `services.status`).
 
     `auto`: the native broker if this checkout's is running, else Docker when an engine answers,
-    else native. The Docker SDK is only imported when an engine endpoint exists at all.
+    else native (never external: a broker we do not run must be asked for). The Docker SDK is
+    only imported when an engine endpoint exists at all.
     """
+    if settings.backend == "external":
+        from .external import ExternalBackend
+
+        return ExternalBackend(settings), "BROKER_BACKEND=external"
     from .native import NativeBackend
 
     if settings.backend == "native":

@@ -25,6 +25,7 @@ class Backend(ABC):
     """A way to run the broker. Readiness (CONNACK) is checked by `services`, not here."""
 
     name: str
+    managed = True  # False: a broker we neither start nor stop (BROKER_BACKEND=external)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

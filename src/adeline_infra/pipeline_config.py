@@ -1,0 +1,252 @@
+"""The pipeline's own configuration file (`PIPELINE_CONFIG`, default `config/adeline/config.yaml`).
+
+Adeline's pipeline reads its broker host, port and topics only from this YAML file (relative to
+its working directory); its credentials come from `MQTT_USERNAME` / `MQTT_PASSWORD` in the
+environment. `settings.load` uses the values found here as a source between the defaults and
+`.env`, so the tasks talk to the broker and topics the pipeline uses unless told otherwise; and
+`disagreements()` lists where they were told otherwise (doctor fails, `inv dev` says so).
+
+The file is read with PyYAML's `safe_load` (no object construction). A malformed file or a value
+of the wrong type is a `ConfigError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# The pipeline's keys (under `mqtt:`) -> our variables. The pipeline's schema, not ours.
+KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("broker", "host"), "MQTT_BROKER_HOST"),
+    (("broker", "port"), "MQTT_BROKER_PORT"),
+    (("topics", "control_commands"), "TOPIC_COMMANDS"),
+    (("topics", "control_status"), "TOPIC_STATUS"),
+    (("topics", "data"), "TOPIC_DETECTIONS"),
+    (("topics", "metrics"), "TOPIC_METRICS"),
+)
+VARIABLES = tuple(var for _, var in KEYS)
+# Far above any real pipeline config (a few KiB); a bigger file is a mistake, not a config.
+MAX_BYTES = 1024 * 1024
+# The path, relative to its working directory, where the real pipeline reads its config.
+PIPELINE_RELATIVE = Path("config", "adeline", "config.yaml")
+
+
+@dataclass(frozen=True)
+class Value:
+    raw: str  # as a settings value (the variable's parser validates it)
+    line: int | None  # 1-based line in the file
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What the pipeline's config says about MQTT. `exists` False: no file (nothing read)."""
+
+    path: Path
+    exists: bool
+    values: Mapping[str, Value] = field(default_factory=dict)  # variable name -> value
+
+    def source(self, var: str, shown_path: str) -> str:
+        line = self.values[var].line
+        return f"{shown_path} line {line}" if line else shown_path
+
+
+def _mark_line(exc: Any) -> int | None:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _node_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line of each `mqtt.*` key we read (for messages naming the line)."""
+    import yaml
+
+    lines: dict[tuple[str, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if not isinstance(node, yaml.MappingNode) or len(path) > 3:
+            return
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                sub = (*path, str(key.value))
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+
+    walk(root, ())
+    return lines
+
+
+def read(path: Path, shown: str) -> PipelineConfig:
+    """Read the file at `path` (`shown` is how messages name it). Absent -> exists=False."""
+    try:
+        if not path.exists():
+            return PipelineConfig(path, False)
+        if path.is_dir():
+            raise ConfigError(f"PIPELINE_CONFIG={shown} is a folder: name the pipeline's YAML file")
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(
+                f"PIPELINE_CONFIG={shown} is not a regular file: name the pipeline's YAML file"
+            )
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ConfigError(
+                f"PIPELINE_CONFIG={shown} is {size} bytes: a pipeline config is a few KiB, "
+                "check the path"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the pipeline's config {shown} ({exc.strerror or exc}): "
+            "fix its permissions or PIPELINE_CONFIG"
+        ) from None
+    except ValueError as exc:  # e.g. a NUL in the path
+        raise ConfigError(f"PIPELINE_CONFIG={shown!r} is not a usable path ({exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{shown} line {bad_line}: not UTF-8 text") from None
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = _mark_line(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f"{shown} line {line}" if line else shown
+        raise ConfigError(
+            f"{where}: not valid YAML ({problem}): fix the pipeline's config"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{shown}: nested too deeply to be a pipeline config") from None
+    return PipelineConfig(path, True, _values(doc, text, shown))
+
+
+def _values(doc: Any, text: str, shown: str) -> dict[str, Value]:
+    lines: dict[tuple[str, ...], int] | None = None
+
+    def line_of(path: tuple[str, ...]) -> int | None:
+        nonlocal lines
+        if lines is None:
+            lines = _node_lines(text)
+        return lines.get(path)
+
+    def where(path: tuple[str, ...]) -> str:
+        line = line_of(path)
+        return f"{shown} line {line}" if line else shown
+
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{shown} line 1: expected a YAML mapping (`mqtt:` and others)")
+    mqtt = doc.get("mqtt")
+    if mqtt is None:
+        return {}
+    if not isinstance(mqtt, dict):
+        raise ConfigError(f"{where(('mqtt',))}: `mqtt` must be a mapping (broker:, topics:)")
+    values: dict[str, Value] = {}
+    for (section, key), var in KEYS:
+        block = mqtt.get(section)
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            raise ConfigError(f"{where(('mqtt', section))}: `mqtt.{section}` must be a mapping")
+        if key not in block or block[key] is None:
+            continue
+        value = block[key]
+        path = ("mqtt", section, key)
+        if key == "port":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            expected = "a port number"
+        else:
+            ok = isinstance(value, str)
+            expected = "a string"
+        if not ok:
+            raise ConfigError(
+                f"{where(path)}: `mqtt.{section}.{key}` is {value!r}, expected {expected}"
+            )
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigError(
+                f"{where(path)}: `mqtt.{section}.{key}` contains a control character "
+                f"({value!r}): remove it"
+            )
+        values[var] = Value(str(value), line_of(path))
+    return values
+
+
+def pipeline_cwd(config: Path, fallback: Path) -> Path:
+    """The working directory in which the pipeline reads `config` (it reads
+    `config/adeline/config.yaml` relative to its working directory): fallback when none does."""
+    parts = config.parts
+    tail = PIPELINE_RELATIVE.parts
+    if len(parts) > len(tail) and parts[-len(tail) :] == tail:
+        return config.parents[len(tail) - 1]
+    return fallback
+
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def _same(var: str, a: str, b: str) -> bool:
+    if var == "MQTT_BROKER_HOST":
+        a, b = a.lower(), b.lower()
+        return a == b or (a in _LOOPBACK_NAMES and b in _LOOPBACK_NAMES)
+    return a == b
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A value the tasks use that differs from the one the pipeline will use."""
+
+    var: str
+    tasks: str
+    tasks_source: str
+    pipeline: str
+    pipeline_source: str
+
+    def line(self) -> str:
+        return (
+            f"{self.var}: the tasks use {self.tasks!r} (from {self.tasks_source}) but the "
+            f"pipeline uses {self.pipeline!r} (from {self.pipeline_source})"
+        )
+
+
+def disagreements(settings: Settings) -> list[Disagreement]:
+    """Where the tasks' broker host, port or topics differ from what the pipeline reads.
+
+    The pipeline reads these only from its config file; a key the file leaves out is taken to
+    be the pipeline's default, which is ours. Nothing to compare without a file.
+    """
+    from .settings import BY_NAME
+
+    config = settings.pipeline
+    if config is None or not config.exists:
+        return []
+    shown = _shown(config.path, settings.root)
+    found = []
+    for var in VARIABLES:
+        spec = BY_NAME[var]
+        ours = str(getattr(settings, spec.attr))
+        if var in config.values:
+            theirs, where = config.values[var].raw, config.source(var, shown)
+        else:
+            theirs, where = spec.default, f"its default: {shown} does not set it"
+        if not _same(var, ours, theirs):
+            found.append(Disagreement(var, ours, settings.sources.get(var, "?"), theirs, where))
+    return found
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
