@@ -105,8 +105,8 @@ def up(
     s = load_settings(BROKER_BACKEND=backend)
     extras = frozenset(with_ or ()) | (frozenset({"go2rtc"}) if s.go2rtc_enabled else frozenset())
     doing = "Starting the MQTT broker" if s.backend != "external" else "Waiting for the broker"
-    with console.spinner(f"{doing}, waiting for CONNACK at {s.endpoint} ..."):
-        result = services.up(s, timeout=timeout, extras=extras)
+    with console.spinner(f"{doing}, waiting for CONNACK at {s.endpoint} ...") as say:
+        result = services.up(s, timeout=timeout, extras=extras, waiting=say)
     if not result.managed:
         console.out(
             f"external MQTT broker answers at {s.endpoint} ({result.ready_after:.2f} s; "
@@ -119,14 +119,21 @@ def up(
     )
 
 
-@task(help={"backend": BACKEND_HELP})
+FORCE_HELP = (
+    "stop even when the disk has no room for the broker's save "
+    "(the last good database is kept; changes since it are lost)"
+)
+
+
+@task(help={"backend": BACKEND_HELP, "force": FORCE_HELP})
 @friendly
-def down(c: Context, backend: str | None = None) -> None:
+def down(c: Context, backend: str | None = None, force: bool = False) -> None:
     """Stop the MQTT broker; its data is kept (only services.clean deletes it)."""
     from adeline_infra import console, services
 
     s = load_settings(BROKER_BACKEND=backend)
-    stopped = services.down(s)
+    with console.spinner("Stopping the MQTT broker (it saves its data first) ...") as say:
+        stopped = services.down(s, force=force, waiting=say)
     console.out("MQTT broker stopped (data kept)" if stopped else "MQTT broker was not running")
 
 
@@ -134,13 +141,25 @@ def down(c: Context, backend: str | None = None) -> None:
     help={
         "timeout": "seconds to wait for the broker to answer after the start (default 15)",
         "backend": BACKEND_HELP,
+        "force": FORCE_HELP,
     }
 )
 @friendly
-def restart(c: Context, timeout: float = 15.0, backend: str | None = None) -> None:
+def restart(
+    c: Context, timeout: float = 15.0, backend: str | None = None, force: bool = False
+) -> None:
     """Stop and start the MQTT broker, applying the current .env (data kept)."""
-    down(c, backend=backend)
-    up(c, timeout=timeout, backend=backend)
+    from adeline_infra import console, services
+
+    s = load_settings(BROKER_BACKEND=backend)
+    extras = frozenset({"go2rtc"}) if s.go2rtc_enabled else frozenset()
+    with console.spinner(f"Restarting the MQTT broker at {s.endpoint} ...") as say:
+        stopped, result = services.restart(
+            s, timeout=timeout, extras=extras, force=force, waiting=say
+        )
+    if stopped:
+        console.out("MQTT broker stopped (data kept)")
+    console.out(f"MQTT broker ready at {s.endpoint} ({result.backend}, {result.ready_after:.2f} s)")
 
 
 @task(help={"json": "print JSON instead of a table", "backend": BACKEND_HELP})
@@ -228,7 +247,8 @@ def clean(c: Context, yes: bool = False, backend: str | None = None) -> None:
             "confirm with `inv services.clean --yes`",
             code=2,
         )
-    stopped, removed = services.clean(s)
+    with console.spinner("Stopping the MQTT broker and deleting its data ...") as say:
+        stopped, removed = services.clean(s, waiting=say)
     if stopped:
         console.out("MQTT broker stopped")
     console.out("deleted: " + ", ".join(removed) if removed else "no persisted data to delete")
@@ -255,7 +275,8 @@ def add_user(c: Context, user: str, password_stdin: bool = False, iterations: in
     passwd.validate_user(user)
     passwd.validate_iterations(iterations)
     password = passwd.read_password(from_stdin=password_stdin)
-    is_new = passwd.add_user(s.passwd_file, user, password, iterations=iterations)
+    with console.spinner(f"Writing {s.passwd_file} ...") as say:
+        is_new = passwd.add_user(s.passwd_file, user, password, iterations=iterations, waiting=say)
     console.out(f"{'added' if is_new else 'updated'} user {user} in {s.passwd_file}")
     if s.allow_anonymous:
         console.out("the broker only asks for it with MQTT_ALLOW_ANONYMOUS=false in .env")
@@ -269,7 +290,8 @@ def remove_user(c: Context, user: str) -> None:
     from adeline_infra import console, passwd
 
     s = load_settings()
-    passwd.delete_user(s.passwd_file, user)
+    with console.spinner(f"Writing {s.passwd_file} ...") as say:
+        passwd.delete_user(s.passwd_file, user, waiting=say)
     console.out(f"removed user {user} from {s.passwd_file}")
     console.out("a running broker reads the file at its start: `inv services.restart`")
 

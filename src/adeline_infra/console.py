@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -59,15 +59,19 @@ def interactive() -> bool:
 
 
 @contextmanager
-def spinner(text: str) -> Iterator[None]:
-    """A spinner on stderr while the block runs, when stderr is a terminal; silent otherwise."""
+def spinner(text: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while the block runs, when stderr is a terminal; silent otherwise.
+
+    The block gets a function that changes the spinner's text (e.g. "Waiting for another inv
+    ...", then back).
+    """
     if not sys.stderr.isatty():
-        yield
+        yield lambda _text: None
         return
     from rich.console import Console
 
-    with Console(stderr=True).status(text, spinner="dots"):
-        yield
+    with Console(stderr=True).status(text, spinner="dots") as status:
+        yield lambda new: status.update(new)
 
 
 def table(

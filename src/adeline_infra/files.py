@@ -40,3 +40,30 @@ def _keep_owner(old: Path, new: Path) -> None:
             os.chown(new, st.st_uid, st.st_gid)
     except (FileNotFoundError, PermissionError):
         pass  # a new file, or not ours to give away: it stays the writer's
+
+
+def tail_lines(path: Path, count: int, *, block: int = 64 * 1024) -> list[str]:
+    """The last `count` lines of a text file, read backwards from its end in blocks.
+
+    Memory grows with the lines returned, not with the file (a 440 MB log is not read whole).
+    Missing or unreadable file: []. Undecodable bytes are replaced.
+    """
+    if count <= 0:
+        return []
+    chunks: list[bytes] = []
+    try:
+        with open(path, "rb") as f:
+            position = f.seek(0, os.SEEK_END)
+            newlines = 0
+            while position > 0 and newlines <= count:
+                step = min(block, position)
+                position -= step
+                f.seek(position)
+                chunk = f.read(step)
+                chunks.append(chunk)
+                newlines += chunk.count(b"\n")
+    except OSError:
+        return []
+    data = b"".join(reversed(chunks))
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-count:]

@@ -7,7 +7,8 @@ Writes Mosquitto 2.0's format exactly as `mosquitto_passwd` does::
 with a 12-byte salt (read by both 2.0 and 2.1) and 101 iterations by default. Every line this
 module does not touch is kept byte for byte: other users, legacy `$6$` lines, comments.
 
-Imports the standard library only, so `scripts/gen_passwd.py` runs without the package installed.
+Imports the standard library (plus `filelock`, for the edit lock, when a file is written), so
+`scripts/gen_passwd.py` runs without the package installed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import hmac
 import os
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .errors import ConfigError, InfraError
 from .files import write_atomic
@@ -217,6 +219,20 @@ class PasswordFile:
             ) from None
 
 
+def _edit_lock(path: Path, what: str, waiting: Callable[[str], None] | None) -> Any:
+    """The password file's lock (`<file>.lock` beside it): two edits at once would each write
+    the file they read, and one user would be lost."""
+    from . import locks
+
+    if path.is_dir():
+        raise ConfigError(f"the password file {path} is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InfraError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    return locks.file_lock(path.with_name(path.name + ".lock"), what, waiting=waiting)
+
+
 def add_user(
     path: Path | str,
     user: str,
@@ -224,24 +240,31 @@ def add_user(
     *,
     iterations: int = DEFAULT_ITERATIONS,
     create: bool = False,
+    waiting: Callable[[str], None] | None = None,
 ) -> bool:
-    """Add or update `user` in the file (a new file when `create` or missing). True if new."""
+    """Add or update `user` in the file (a new file when `create` or missing). True if new.
+
+    Holds the file's lock from read to write, so concurrent edits all land."""
     validate_user(user)
     validate_password(password)
     validate_iterations(iterations)
-    pw = PasswordFile(Path(path)) if create else PasswordFile.load(path)
-    is_new = pw.set(user, password, iterations=iterations)
-    pw.save()
+    with _edit_lock(Path(path), f"adding {user}", waiting):
+        pw = PasswordFile(Path(path)) if create else PasswordFile.load(path)
+        is_new = pw.set(user, password, iterations=iterations)
+        pw.save()
     return is_new
 
 
-def delete_user(path: Path | str, user: str) -> None:
+def delete_user(
+    path: Path | str, user: str, *, waiting: Callable[[str], None] | None = None
+) -> None:
     """Remove `user`; InfraError (exit 1) when the file or the user does not exist."""
     validate_user(user)
-    pw = PasswordFile.load(path, missing_ok=False)
-    if not pw.delete(user):
-        raise InfraError(f"user {user!r} is not in {pw.path}")
-    pw.save()
+    with _edit_lock(Path(path), f"removing {user}", waiting):
+        pw = PasswordFile.load(path, missing_ok=False)
+        if not pw.delete(user):
+            raise InfraError(f"user {user!r} is not in {pw.path}")
+        pw.save()
 
 
 def read_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:

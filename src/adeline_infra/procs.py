@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import select
 import shutil
 import signal
 import socket
@@ -95,20 +95,79 @@ def spawn_detached(
             raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
 
 
-def terminate(proc: Any) -> None:
-    """Ask a process (psutil.Process) to stop.
+def stop_method(os_name: str = os.name) -> str:
+    """How `request_stop` asks mosquitto to stop on this OS (pure logic, unit-tested).
 
-    POSIX: SIGTERM, which mosquitto answers by saving its persistence file and exiting.
-    Windows has no such signal for a process without a console: TerminateProcess, so what the
-    broker had not autosaved yet (`autosave_interval`) is lost there.
+    "sigterm" on POSIX: mosquitto saves its persistence file and exits. "event" on Windows: a
+    process without a console gets no signal there, but mosquitto waits on the named event
+    `mosq<PID>_shutdown` (its src/signals.c) and, once it is set, saves and exits like SIGINT.
+    TerminateProcess would save nothing.
+    """
+    return "event" if os_name == "nt" else "sigterm"
+
+
+def shutdown_event_name(pid: int) -> str:
+    """The named event mosquitto on Windows waits on to stop cleanly."""
+    return f"mosq{pid}_shutdown"
+
+
+def set_windows_event(name: str, kernel32: Any = None) -> None:
+    """SetEvent on an existing named event; InfraError when it cannot be opened or set.
+
+    `kernel32` is injectable so the call sequence is unit-tested off Windows.
+    """
+    import ctypes
+
+    if kernel32 is None:
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    event_modify_state = 0x0002
+    handle = kernel32.OpenEventW(event_modify_state, False, name)
+    if not handle:
+        code = getattr(ctypes, "get_last_error", lambda: 0)()
+        raise InfraError(
+            f"cannot open the event {name} to stop mosquitto (Windows error {code})",
+            hint="was it started by another user or elevated? stop it from that account",
+        )
+    try:
+        if not kernel32.SetEvent(handle):
+            raise InfraError(f"cannot set the event {name} to stop mosquitto")
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def request_stop(proc: Any, *, method: str | None = None) -> None:
+    """Ask a process (psutil.Process) to stop cleanly; InfraError when the OS refuses.
+
+    A refusal (e.g. a broker started by another user or elevated) is an error, never a silent
+    success: the caller keeps its record of the broker.
     """
     import psutil
 
-    with contextlib.suppress(psutil.Error, OSError):
-        if WINDOWS:
-            proc.kill()
+    how = method or stop_method()
+    try:
+        if how == "event":
+            set_windows_event(shutdown_event_name(proc.pid))
         else:
             proc.send_signal(signal.SIGTERM)
+    except psutil.NoSuchProcess:
+        return
+    except (psutil.AccessDenied, PermissionError):
+        raise InfraError(
+            f"not allowed to stop process {proc.pid}",
+            hint="it was started by another user: stop it from that account",
+        ) from None
+
+
+def kill(proc: Any) -> None:
+    """Kill a process (psutil.Process) that did not stop when asked; InfraError if refused."""
+    import psutil
+
+    try:
+        proc.kill()
+    except psutil.NoSuchProcess:
+        return
+    except (psutil.AccessDenied, PermissionError):
+        raise InfraError(f"not allowed to kill process {proc.pid}") from None
 
 
 def which(name: str, extra_dirs: Sequence[str | Path] = ()) -> str | None:
@@ -123,16 +182,107 @@ def which(name: str, extra_dirs: Sequence[str | Path] = ()) -> str | None:
     return None
 
 
-def port_in_use(port: int, host: str = "") -> bool:
-    """True when binding `port` fails because something already listens there."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        if not WINDOWS:
+LOOPBACKS = ("127.0.0.1", "::1")
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def _bind_fails(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:
+        return False  # no IPv6 on this machine: nothing can listen there either
+    with sock:
+        if not WINDOWS:  # so a just-stopped broker's TIME_WAIT sockets do not count as "busy"
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return True
+        except OSError as exc:
+            # EADDRNOTAVAIL: no such address here (e.g. ::1 disabled): not "in use"
+            return exc.errno not in (errno.EADDRNOTAVAIL, getattr(errno, "WSAEADDRNOTAVAIL", -1))
     return False
+
+
+def _listeners(port: int) -> list[tuple[str, int | None]] | None:
+    """(address, pid) of every TCP listener on `port`; None when the OS does not tell us
+    (macOS without root)."""
+    try:
+        import psutil
+
+        return [
+            (c.laddr.ip, c.pid)
+            for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+        ]
+    except Exception:  # AccessDenied on macOS, or psutil cannot tell
+        return None
+
+
+def port_in_use(port: int, host: str = "") -> bool:
+    """True when something listens on `port` where our clients would reach it.
+
+    `host` "" means: the loopback addresses (127.0.0.1, ::1) and the wildcard. Binding the
+    wildcard alone misses a loopback-only listener on Windows and macOS (what the Windows
+    installer's service and `brew services` run), so each address is tried, and the OS's list of
+    listening sockets is read where it is readable.
+    """
+    return port_conflict(port, bind=host or None) is not None
+
+
+def port_conflict(port: int, *, bind: str | None = None) -> tuple[str, int | None] | None:
+    """(address, pid or None) of a listener that takes `port` from a broker bound on `bind`
+    (and loopback), else None."""
+    wanted = {*LOOPBACKS, *WILDCARDS}
+    if bind:
+        wanted.add(bind)
+    for ip, pid in _listeners(port) or []:
+        if ip in wanted or ip.startswith("127.") or ip.startswith("::ffff:127."):
+            return ip, pid
+    for host in (*LOOPBACKS, *([bind] if bind and bind not in LOOPBACKS else [])):
+        if host in ("", "*"):
+            continue
+        if _bind_fails(host if host not in ("localhost",) else "127.0.0.1", port):
+            return host, None
+    return None
+
+
+def owner_hint(os_name: str = os.name, platform: str = sys.platform) -> str:
+    """How to stop the usual owner of a busy MQTT port, a system mosquitto, on this OS."""
+    if os_name == "nt":
+        return "a mosquitto service? `sc stop mosquitto` (as administrator)"
+    if platform == "darwin":
+        return "a Homebrew service? `brew services stop mosquitto`"
+    return "a system mosquitto service? `sudo systemctl stop mosquitto`"
+
+
+def port_busy_message(port: int, variable: str, *, bind: str | None = None) -> str | None:
+    """The one line for "port busy" (None when free): who holds it and how to get it back.
+
+    The one place every module (native and Docker backends, doctor) words this.
+    """
+    found = port_conflict(port, bind=bind)
+    if found is None:
+        return None
+    address, pid = found
+    owner = _describe(pid) if pid is not None else port_owner(port)
+    by = f" by {owner}" if owner else " by another program"
+    extra = f" ({owner_hint()})" if owner and owner.startswith("mosquitto") else ""
+    return (
+        f"port {port} is already in use on {address}{by}{extra}: "
+        f"stop it or choose another port with {variable} in .env"
+    )
+
+
+def _describe(pid: int) -> str:
+    try:
+        import psutil
+
+        return f"{psutil.Process(pid).name()} (pid {pid})"
+    except Exception:
+        return f"pid {pid}"
 
 
 def port_owner(port: int) -> str | None:
@@ -157,42 +307,39 @@ def port_owner(port: int) -> str | None:
 def wait_gone(proc: Any, timeout: float) -> bool:
     """Wait until a process (psutil.Process) has exited; True if it did within `timeout`.
 
-    Not `psutil.Process.wait`: for a process that is not our child it polls slowly (over a second
-    here). On Linux a pidfd wakes us the moment the process exits; elsewhere we poll its state.
+    psutil's `Process.wait` (pidfd on Linux, kqueue on macOS since 7.2.2) wakes the moment the
+    process exits and reaps it when it is our child. A process that is another living
+    program's unreaped child stays a zombie: it is waited for in short slices so that case is
+    seen as gone too.
     """
     import psutil
 
-    def gone() -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+            if proc.status() == psutil.STATUS_ZOMBIE and not _is_our_child(proc):
+                return True
         except psutil.Error:
             return True
-
-    def reap() -> None:  # if it was our own child (a broker started in this process)
-        with contextlib.suppress(ChildProcessError, OSError, AttributeError):
-            os.waitpid(proc.pid, os.WNOHANG)
-
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is not None:
-        try:
-            fd = pidfd_open(proc.pid)
-        except OSError:
-            return gone()
-        try:
-            readable, _, _ = select.select([fd], [], [], timeout)
-            reap()
-            return bool(readable) or gone()
-        finally:
-            os.close(fd)
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while not gone():
-        if time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    reap()
-    return True
+        try:
+            proc.wait(timeout=min(remaining, 0.5))
+            return True
+        except psutil.TimeoutExpired:
+            continue
+        except psutil.Error:
+            return True
+        except OSError:  # psutil < 7.2.3: pidfd EINVAL race (giampaolo/psutil#2715)
+            time.sleep(0.05)
+
+
+def _is_our_child(proc: Any) -> bool:
+    try:
+        return bool(proc.ppid() == os.getpid())
+    except Exception:
+        return False
 
 
 def run_foreground(

@@ -6,12 +6,14 @@ A backend knows how to start and stop its broker; this module decides when the b
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import mqtt
+from . import locks, mqtt
 from .backends import Backend, resolve
 from .errors import InfraError
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_STOPPED = 0, 1, 3
+
+Waiting = Callable[[str], None] | None
 
 
 @dataclass
@@ -35,10 +39,21 @@ def up(
     timeout: float = 15.0,
     extras: frozenset[str] = frozenset(),
     backend: Backend | None = None,
+    waiting: Waiting = None,
 ) -> UpResult:
-    """Start the broker unless it runs, then wait until it answers CONNACK or fail in one line."""
+    """Start the broker unless it runs, then wait until it answers CONNACK or fail in one line.
+
+    Holds the state folder's lock throughout: a second `up`, `down` or `clean` waits for it and
+    then acts on what this one left.
+    """
     start = time.monotonic()
-    backend = backend or resolve(settings)[0]
+    with _lock(settings, "services.up", waiting):
+        return _up(settings, timeout, extras, backend or resolve(settings)[0], start)
+
+
+def _up(
+    settings: Settings, timeout: float, extras: frozenset[str], backend: Backend, start: float
+) -> UpResult:
     already = backend.state().running
     if already:
         mismatch = backend.config_mismatch()
@@ -70,10 +85,43 @@ def up(
     )
 
 
-def down(settings: Settings, backend: Backend | None = None) -> bool:
-    """Stop the broker, keep its data. False when nothing was running."""
-    backend = backend or resolve(settings)[0]
+def down(
+    settings: Settings,
+    backend: Backend | None = None,
+    *,
+    force: bool = False,
+    waiting: Waiting = None,
+) -> bool:
+    """Stop the broker, keep its data. False when nothing was running.
+
+    InfraError (exit 1) when the data could not all be kept: no room for the save (refused
+    before stopping unless `force`), the save failed, or the broker had to be killed.
+    """
+    with _lock(settings, "services.down", waiting):
+        return _down(backend or resolve(settings)[0], force)
+
+
+def _down(backend: Backend, force: bool) -> bool:
+    if not force:
+        backend.preflight_stop()
     return backend.stop()
+
+
+def restart(
+    settings: Settings,
+    *,
+    timeout: float = 15.0,
+    extras: frozenset[str] = frozenset(),
+    force: bool = False,
+    waiting: Waiting = None,
+) -> tuple[bool, UpResult]:
+    """Stop then start the broker under one lock, with the backend chosen once (a running
+    native broker stays native under BROKER_BACKEND=auto). Returns (was running, up result)."""
+    start = time.monotonic()
+    with _lock(settings, "services.restart", waiting):
+        backend = resolve(settings)[0]
+        stopped = _down(backend, force)
+        return stopped, _up(settings, timeout, extras, backend, start)
 
 
 def status(settings: Settings, backend: Backend | None = None) -> tuple[dict[str, Any], int]:
@@ -142,9 +190,24 @@ def ensure_managed(settings: Settings, what: str) -> None:
         raise ExternalBackend(settings).not_ours(what)
 
 
-def clean(settings: Settings) -> tuple[bool, list[str]]:
+def clean(settings: Settings, *, waiting: Waiting = None) -> tuple[bool, list[str]]:
     """Stop the broker if it runs, then delete its persisted data. Returns (stopped, removed)."""
     ensure_managed(settings, "clean")
-    backend = resolve(settings)[0]
-    stopped = backend.stop()
-    return stopped, backend.clean()
+    with _lock(settings, "services.clean", waiting):
+        backend = resolve(settings)[0]
+        try:
+            stopped = backend.stop()
+        except InfraError:
+            # a failed save or a kill: the data is about to be deleted anyway, but the broker
+            # must be gone before it is
+            if backend.alive():
+                raise
+            stopped = True
+        return stopped, backend.clean()
+
+
+def _lock(settings: Settings, what: str, waiting: Waiting) -> AbstractContextManager[None]:
+    """The state folder's lock; none for an external broker (nothing of ours to protect)."""
+    if settings.backend == "external":
+        return contextlib.nullcontext()
+    return locks.state_lock(settings, what, waiting=waiting)

@@ -70,6 +70,28 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _stop_seconds(raw: str) -> float:
+    import math
+
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("a number of seconds from 1 to 3600") from None
+    if not math.isfinite(value) or not 1 <= value <= 3600:
+        raise ValueError("a number of seconds from 1 to 3600")
+    return value
+
+
+def _megabytes(raw: str) -> int:
+    try:
+        value = int(raw.strip(), 10)
+    except ValueError:
+        raise ValueError("a whole number of megabytes from 1 to 100000") from None
+    if not 1 <= value <= 100_000:
+        raise ValueError("a whole number of megabytes from 1 to 100000")
+    return value
+
+
 def _host(raw: str) -> str:
     value = raw.strip()
     if not value or any(c.isspace() for c in value):
@@ -198,6 +220,21 @@ VARIABLES: tuple[Variable, ...] = (
         "Path of the mosquitto binary for the native backend (default: found on PATH).",
     ),
     Variable(
+        "MOSQUITTO_STOP_TIMEOUT",
+        "stop_timeout",
+        "10",
+        _stop_seconds,
+        "Seconds services.down waits for the native broker to save before killing it "
+        "(plus 1 s per 20 MB of database).",
+    ),
+    Variable(
+        "MOSQUITTO_LOG_MAX_MB",
+        "log_max_mb",
+        "10",
+        _megabytes,
+        "Size of the native broker's log beyond which it is rotated to mosquitto.log.1.",
+    ),
+    Variable(
         "ADELINE_STATE_DIR",
         "state_dir",
         ".state",
@@ -324,6 +361,8 @@ class Settings:
     passwd_file: Path
     connect_timeout: float
     mosquitto_bin: str | None
+    stop_timeout: float
+    log_max_mb: int
     state_dir: Path
     mosquitto_image: str
     compose_project: str | None

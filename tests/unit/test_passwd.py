@@ -110,7 +110,8 @@ def test_written_with_mode_0600_even_over_a_0644_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     passwd.delete_user(path, "bob")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    left = [x for x in tmp_path.iterdir() if x.name != "p.lock"]  # the edit lock stays
+    assert left == [path]  # no temporary file left behind
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")

@@ -65,6 +65,11 @@ class Backend(ABC):
         """The broker's version when it can be known without MQTT (e.g. `mosquitto -h`)."""
         return None
 
+    def preflight_stop(self) -> None:
+        """Raise InfraError when a stop now would lose data it could keep (e.g. no room for the
+        save); `services.down --force` skips it."""
+        return None
+
     def config_mismatch(self) -> str | None:
         """Why the running broker does not match the current settings (None when it does)."""
         return None

@@ -4,8 +4,20 @@ Everything it writes lives in `ADELINE_STATE_DIR/native/` (git-ignored):
 `mosquitto.conf` (rendered from settings at every start), `broker.json` (pid, the process's start
 time, ports), `mosquitto.log` and `data/` (persistence, kept until `services.clean --yes`).
 
-A pid alone is not identity: `broker.json` also records the process's start time, so a crashed
-broker whose pid was reused by another program is seen as stopped.
+A pid alone is not identity: `broker.json` also records the process's start time, and a
+recorded process is ours only while its command line runs our `mosquitto.conf`, so a crashed
+broker whose pid was reused by another program is seen as stopped and never stopped by us.
+
+Tracked from birth: `services` holds the state folder's lock (locks.state_lock) around start and
+stop, and the record is written right after the spawn. If this process dies in between
+(`kill -9`), the broker runs without a record: a mosquitto whose command line runs our config
+file is ours, and the next `up`/`down`/`status` adopts it.
+
+A stop asks mosquitto to save and exit (procs.request_stop: SIGTERM, or the named event on
+Windows), waits MOSQUITTO_STOP_TIMEOUT plus time for the database's size, and only then kills.
+It then confirms the save (the database was rewritten, the log has no save error). A hard link
+`data/mosquitto.db.last-good` keeps the last good database, at no cost in space, for when a save
+fails (a full disk): the next start puts it back.
 """
 
 from __future__ import annotations
@@ -15,13 +27,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 from .. import broker_config, procs
 from ..errors import ConfigError, InfraError
-from ..files import write_atomic
+from ..files import tail_lines, write_atomic
 from .base import Backend, BrokerState
 
 # Folders where package managers put mosquitto that are often not on PATH.
@@ -133,6 +145,39 @@ def broker_argv(binary: str, conf: Path, *, windows: bool = procs.WINDOWS) -> li
     return [binary, "-c", conf.name if windows else str(conf)]
 
 
+SAVE_BYTES_PER_S = 20 * 1024 * 1024  # assumed save speed at shutdown; slow disks get the base
+DB_NAME = "mosquitto.db"
+
+
+def stop_grace(base: float, db_size: int) -> float:
+    """Seconds to wait for mosquitto's save before killing it: the setting plus the db's size."""
+    return base + db_size / SAVE_BYTES_PER_S
+
+
+def save_failure(log_text: str) -> str | None:
+    """What went wrong with mosquitto's save at shutdown, from its log since the stop; None if
+    nothing did. mosquitto 2.0 logs "Error: No space left on device." after "Saving ..." ."""
+    lines = [line for line in log_text.splitlines() if "Error" in line or "error" in line]
+    for line in lines:
+        if "No space left" in line:
+            return "no space left on the device"
+    for line in lines:
+        if "sav" in line.lower() or "persist" in line.lower() or "database" in line.lower():
+            return line.split(": ", 1)[-1].strip()
+    return None
+
+
+def no_space(exc: OSError, where: Path) -> InfraError | None:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return InfraError(
+            f"no space left on the device holding {where}",
+            hint="free some space and run the command again",
+        )
+    return None
+
+
 class NativeBackend(Backend):
     name = "native"
 
@@ -153,8 +198,31 @@ class NativeBackend(Backend):
             return None
         return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
 
+    def _runs_our_config(self, cmdline: list[str], cwd: Callable[[], str] | None = None) -> bool:
+        """A command line that runs mosquitto with our config file (`... -c <our conf>`).
+
+        On Windows the config is named relative to the broker's working folder (broker_argv):
+        then `cwd` (the process's, asked only for such a candidate) completes it.
+        """
+        ours = os.path.normcase(os.path.abspath(self.conf))
+        for flag, value in zip(cmdline, cmdline[1:], strict=False):
+            if flag not in ("-c", "--config-file"):
+                continue
+            full = value
+            if not os.path.isabs(value):
+                if cwd is None or os.path.basename(value) != self.conf.name:
+                    continue
+                try:
+                    full = os.path.join(cwd(), value)
+                except Exception:  # psutil.Error: gone, or not ours to inspect
+                    continue
+            if os.path.normcase(os.path.abspath(full)) == ours:
+                return True
+        return False
+
     def _process(self, record: dict[str, Any] | None) -> Any:
-        """The live psutil.Process of our broker, or None (gone, zombie, or pid reused)."""
+        """The live psutil.Process of our broker, or None (gone, zombie, pid reused, or a process
+        that does not run our config)."""
         if not record:
             return None
         import psutil
@@ -165,35 +233,92 @@ class NativeBackend(Backend):
                 return None  # the pid now belongs to another process
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
+            if not self._runs_our_config(proc.cmdline(), proc.cwd):
+                return None  # same pid and start time, but not our mosquitto
             return proc
         except (psutil.Error, ValueError, TypeError):
             return None
 
-    def state(self) -> BrokerState:
+    def _orphans(self) -> list[Any]:
+        """Mosquittos running our config that the record does not name (started by an `inv`
+        that died before writing the record). Ours, to adopt or stop."""
+        import psutil
+
+        found = []
+        for proc in psutil.process_iter(["cmdline", "status"]):
+            try:
+                cmd = proc.info["cmdline"] or []
+                if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                    continue
+                if not self._runs_our_config(cmd, proc.cwd):
+                    continue
+                found.append(proc)
+            except (psutil.Error, TypeError):
+                continue
+        return found
+
+    def _current(self) -> tuple[Any, dict[str, Any] | None]:
+        """Our running broker (psutil.Process) and its record; an adopted orphan gets a record
+        built from what it runs (not written: the locked paths do that)."""
         record = self._read_record()
         proc = self._process(record)
+        if proc is not None:
+            return proc, record
+        orphans = self._orphans()
+        if not orphans:
+            return None, None
+        return orphans[0], self._record_for(orphans[0], adopted=True)
+
+    def _record_for(self, proc: Any, *, adopted: bool = False, **extra: Any) -> dict[str, Any]:
+        import psutil
+
+        try:
+            create_time = proc.create_time()
+        except psutil.Error:
+            create_time = time.time()
+        record: dict[str, Any] = {
+            "pid": proc.pid,
+            "create_time": create_time,
+            "port": self.settings.mqtt_port,
+            "ws_port": self.settings.ws_port,
+        }
+        if adopted:
+            record["adopted"] = True
+            with contextlib.suppress(OSError):  # what it runs is the config file on disk
+                record["config_sha"] = self._fingerprint(self.conf.read_text(encoding="utf-8"))
+        record.update(extra)
+        return record
+
+    def _write_record(self, record: dict[str, Any]) -> None:
+        try:
+            write_atomic(self.record, json.dumps(record, indent=2))
+        except OSError as exc:
+            raise no_space(exc, self.dir) or InfraError(
+                f"cannot write {self.record}: {exc.strerror or exc}"
+            ) from None
+
+    def state(self) -> BrokerState:
+        proc, record = self._current()
         if proc is None or record is None:
             return BrokerState(self.name, False)
-        return BrokerState(
-            self.name,
-            True,
-            started_at=float(record["create_time"]),
-            detail={
-                "pid": record["pid"],
-                "port": record.get("port"),
-                "ws_port": record.get("ws_port"),
-                "config": str(self.conf),
-                "log": str(self.log),
-                "data": str(self.data),
-            },
-        )
+        detail = {
+            "pid": record["pid"],
+            "port": record.get("port"),
+            "ws_port": record.get("ws_port"),
+            "config": str(self.conf),
+            "log": str(self.log),
+            "data": str(self.data),
+        }
+        if record.get("adopted"):
+            detail["adopted"] = "yes: started by an inv that did not finish"
+        return BrokerState(self.name, True, started_at=float(record["create_time"]), detail=detail)
 
     def alive(self) -> bool:
-        return self._process(self._read_record()) is not None
+        return self._current()[0] is not None
 
     def config_mismatch(self) -> str | None:
-        record = self._read_record()
-        if not record or self._process(record) is None:
+        proc, record = self._current()
+        if proc is None or not record:
             return None
         if record.get("config_sha") != self._fingerprint(self._render()):
             return (
@@ -218,14 +343,66 @@ class NativeBackend(Backend):
         return broker_config.render(s, paths, port=s.mqtt_port, ws_port=s.ws_port, run_as=run_as)
 
     def start(self, *, extras: frozenset[str] = frozenset()) -> None:
+        """Start mosquitto unless ours runs (an orphan of ours is adopted). The caller holds the
+        state folder's lock (services.up)."""
         s = self.settings
         if extras:
             raise InfraError(
                 f"the native backend cannot start {', '.join(sorted(extras))}",
                 hint="use the Docker backend (BROKER_BACKEND=docker) or run it yourself",
             )
-        if self.alive():
+        proc, record = self._current()
+        if proc is not None and record is not None:
+            if record.get("adopted"):
+                self._write_record(record)
+            self._rotate_log(running=True)
             return
+        binary = self._binary()
+        secrets = broker_config.check_required_files(s)
+        # mosquitto 2.0.16+ warns about secrets others can read (later versions refuse them),
+        # e.g. a password file made by `mosquitto_passwd`, which writes mode 0644.
+        broker_config.tighten_modes(secrets)
+        bind = getattr(s, "bind_address", None)
+        for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
+            busy = procs.port_busy_message(port, var, bind=bind)
+            if busy:
+                raise InfraError(busy)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.data.mkdir(parents=True, exist_ok=True)
+            self._restore_last_good()
+            self._rotate_log(running=False)
+            text = self._render()
+            write_atomic(self.conf, text)
+            with open(self.log, "a", encoding="utf-8") as log:
+                log.write(
+                    f"--- adeline-infra: starting {binary} ({time.strftime('%Y-%m-%dT%H:%M:%S')})\n"
+                )
+        except OSError as exc:
+            raise no_space(exc, self.dir) or InfraError(
+                f"cannot write the broker's files in {self.dir}: {exc.strerror or exc}",
+                hint="fix the folder's permissions or point ADELINE_STATE_DIR elsewhere",
+            ) from None
+        child = procs.spawn_detached(broker_argv(binary, self.conf), log=self.log, cwd=self.dir)
+        # The Popen object is dropped on purpose: the broker outlives this process.
+        child.returncode = 0  # keep Popen.__del__ from warning about a "still running" child
+        import psutil
+
+        try:
+            born = psutil.Process(child.pid)
+        except psutil.Error:
+            return  # it died at once: services.up reports its log
+        record = self._record_for(born, binary=binary, config_sha=self._fingerprint(text))
+        try:
+            self._write_record(record)
+        except InfraError:
+            with contextlib.suppress(InfraError):  # an untracked broker is worse than none
+                procs.kill(born)
+            procs.wait_gone(born, 5)
+            raise
+
+    def _binary(self) -> str:
+        s = self.settings
         binary = find_mosquitto(s.mosquitto_bin)
         if binary is None:
             what = f"MOSQUITTO_BIN={s.mosquitto_bin}" if s.mosquitto_bin else "mosquitto"
@@ -233,84 +410,214 @@ class NativeBackend(Backend):
             if s.backend == "auto":
                 hint += ", or start Docker (BROKER_BACKEND=auto uses it when its engine answers)"
             raise InfraError(f"{what} was not found", hint=hint)
-        secrets = broker_config.check_required_files(s)
-        # mosquitto 2.0.16+ warns about secrets others can read (later versions refuse them),
-        # e.g. a password file made by `mosquitto_passwd`, which writes mode 0644.
-        broker_config.tighten_modes(secrets)
-        for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
-            if procs.port_in_use(port):
-                owner = procs.port_owner(port)
-                by = f" by {owner}" if owner else " by another program"
-                extra = ""
-                if owner and owner.startswith("mosquitto"):
-                    extra = " (a system mosquitto service? `sudo systemctl stop mosquitto`)"
-                raise InfraError(
-                    f"port {port} is already in use{by}{extra}",
-                    hint=f"stop it or choose another port with {var} in .env",
-                )
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.data.mkdir(parents=True, exist_ok=True)
-        text = self._render()
-        write_atomic(self.conf, text)
-        with open(self.log, "a", encoding="utf-8") as log:
-            log.write(
-                f"--- adeline-infra: starting {binary} ({time.strftime('%Y-%m-%dT%H:%M:%S')})\n"
+        if os.name != "nt" and not os.access(binary, os.X_OK):
+            raise ConfigError(
+                f"MOSQUITTO_BIN={binary} is not executable",
+                hint=f"`chmod +x {binary}`, or point MOSQUITTO_BIN at the mosquitto program",
             )
-        proc = procs.spawn_detached(broker_argv(binary, self.conf), log=self.log, cwd=self.dir)
-        import psutil
+        return binary
 
+    # --- the database -----------------------------------------------------------------------
+
+    @property
+    def db(self) -> Path:
+        return self.data / DB_NAME
+
+    @property
+    def last_good(self) -> Path:
+        return self.data / (DB_NAME + ".last-good")
+
+    def _db_size(self) -> int:
         try:
-            create_time = psutil.Process(proc.pid).create_time()
-        except psutil.Error:
-            create_time = time.time()
-        record = {
-            "pid": proc.pid,
-            "create_time": create_time,
-            "port": s.mqtt_port,
-            "ws_port": s.ws_port,
-            "binary": binary,
-            "config_sha": self._fingerprint(text),
-        }
-        write_atomic(self.record, json.dumps(record, indent=2))
-        # The Popen object is dropped on purpose: the broker outlives this process.
-        proc.returncode = 0  # keep Popen.__del__ from warning about a "still running" child
+            return self.db.stat().st_size
+        except OSError:
+            return 0
+
+    def _keep_last_good(self) -> None:
+        """Hard-link the current database as the last good one (no extra space: mosquitto saves
+        to mosquitto.db.new and renames it over, so the old file lives on under this name)."""
+        if self._db_size() == 0:
+            return  # an empty or missing database is not "good": keep the previous one
+        tmp = self.data / (DB_NAME + ".last-good.tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+            os.link(self.db, tmp)
+            os.replace(tmp, self.last_good)
+        except OSError:  # no hard links here (some file systems): copy when there is room
+            with contextlib.suppress(OSError):
+                import shutil
+
+                shutil.copy2(self.db, tmp)
+                os.replace(tmp, self.last_good)
+
+    def _restore_last_good(self) -> bool:
+        """Put the last good database back when the current one is missing or empty (a failed
+        save). True when it did."""
+        with contextlib.suppress(OSError):
+            (self.data / (DB_NAME + ".new")).unlink(missing_ok=True)  # a failed save's leftover
+        try:
+            good = self.last_good.stat().st_size > 0
+        except OSError:
+            return False
+        if not good or self._db_size() > 0:
+            return False
+        tmp = self.data / (DB_NAME + ".restore.tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(self.last_good, tmp)
+            except OSError:
+                import shutil
+
+                shutil.copy2(self.last_good, tmp)
+            os.replace(tmp, self.db)
+        except OSError:
+            return False
+        return True
+
+    def preflight_stop(self) -> None:
+        """Refuse a stop whose save cannot fit on the disk (`services.down --force` skips it)."""
+        proc, _ = self._current()
+        if proc is None:
+            return
+        import shutil
+
+        need = int(self._db_size() * 1.1) + 64 * 1024  # the new file is written beside the old
+        try:
+            free = shutil.disk_usage(self.data).free
+        except OSError:
+            return
+        if free < need:
+            raise InfraError(
+                f"not enough free space to save the broker's data: the device holding "
+                f"{self.data} has {_size(free)} free, the save needs about {_size(need)}",
+                hint="free some space, or `inv services.down --force` "
+                "(keeps the last good database, loses the changes since)",
+            )
+
+    # --- stop -------------------------------------------------------------------------------
 
     def stop(self) -> bool:
-        record = self._read_record()
-        proc = self._process(record)
+        """Stop our broker (recorded or orphaned). False when none ran. InfraError (exit 1) when
+        it had to be killed or its save failed: the data was not all kept."""
+        proc, record = self._current()
         if proc is None:
             self.record.unlink(missing_ok=True)
             return False
-        import psutil
-
-        procs.terminate(proc)  # mosquitto saves its persistence file and exits
-        if not procs.wait_gone(proc, timeout=10):
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-            procs.wait_gone(proc, timeout=5)
-        self.record.unlink(missing_ok=True)
+        targets = [proc] + [p for p in self._orphans() if p.pid != proc.pid]
+        for target in targets:
+            self._stop_one(target)
         return True
+
+    def _stop_one(self, proc: Any) -> None:
+        self._keep_last_good()
+        grace = stop_grace(self.settings.stop_timeout, self._db_size())
+        try:
+            log_mark = self.log.stat().st_size
+        except OSError:
+            log_mark = 0
+        asked_at = time.time()
+        procs.request_stop(proc)  # mosquitto saves its persistence file and exits
+        if not procs.wait_gone(proc, timeout=grace):
+            procs.kill(proc)
+            procs.wait_gone(proc, timeout=5)
+            self.record.unlink(missing_ok=True)
+            self._restore_last_good()
+            raise InfraError(
+                f"killed after {grace:.0f} s: changes since the last save are lost",
+                hint="a large database needs longer: raise MOSQUITTO_STOP_TIMEOUT",
+            )
+        self.record.unlink(missing_ok=True)
+        problem = self._save_problem(log_mark, asked_at)
+        if problem:
+            restored = self._restore_last_good()
+            kept = "the last good database is kept" if restored or self._db_size() else ""
+            raise InfraError(
+                f"the broker stopped but its save failed: {problem}"
+                + (f"; {kept}" if kept else ""),
+                hint="free some space, then `inv services.up` brings back what was saved before",
+            )
+        self._rotate_log(running=False)
+
+    def _save_problem(self, log_mark: int, asked_at: float) -> str | None:
+        """Why the save at shutdown did not happen, or None when it did."""
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(log_mark)
+                since = f.read(1024 * 1024).decode("utf-8", "replace")
+        except OSError:
+            since = ""
+        failure = save_failure(since)
+        if failure == "no space left on the device":
+            return f"no space left on the device holding {self.data}"
+        if failure:
+            return failure
+        try:
+            st = self.db.stat()
+        except OSError:
+            return f"{self.db} was not written"
+        if st.st_size == 0:
+            return f"{self.db} is empty"
+        if st.st_mtime < asked_at - 2:
+            return f"{self.db} was not rewritten at the stop"
+        return None
+
+    # --- log rotation -----------------------------------------------------------------------
+
+    def _rotate_log(self, *, running: bool) -> None:
+        """Keep mosquitto.log under MOSQUITTO_LOG_MAX_MB: past it, it becomes mosquitto.log.1.
+
+        A stopped broker's log is renamed. A running broker on POSIX appends (O_APPEND) to the
+        file it was given, so its log is copied then truncated in place (logrotate's
+        copytruncate; a line written in between can be lost). On Windows a running broker's log
+        waits for the next start.
+        """
+        limit = self.settings.log_max_mb * 1024 * 1024
+        try:
+            if self.log.stat().st_size <= limit:
+                return
+        except OSError:
+            return
+        old = self.log.with_name(self.log.name + ".1")
+        with contextlib.suppress(OSError):
+            if not running:
+                os.replace(self.log, old)
+            elif os.name != "nt":
+                import shutil
+
+                with open(self.log, "rb") as src, open(old, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                os.truncate(self.log, 0)
 
     def clean(self) -> list[str]:
         import shutil
 
+        if self.data.is_symlink():
+            raise InfraError(
+                f"{self.data} is a symbolic link: services.clean does not delete what it points to",
+                hint="delete the files there yourself, or remove the link",
+            )
+        if self.data.exists() and not self.data.is_dir():
+            raise InfraError(f"{self.data} is a file, not the broker's data folder")
         removed = []
-        if self.data.exists():
-            shutil.rmtree(self.data)
-            removed.append(str(self.data))
-        if self.log.exists():
-            self.log.unlink()
-            removed.append(str(self.log))
+        try:
+            if self.data.exists():
+                shutil.rmtree(self.data)
+                removed.append(str(self.data))
+            for log in (self.log, self.log.with_name(self.log.name + ".1")):
+                if log.exists():
+                    log.unlink()
+                    removed.append(str(log))
+        except OSError as exc:
+            raise InfraError(
+                f"cannot delete {exc.filename or self.data}: {exc.strerror or exc}"
+            ) from None
         return removed
 
     # --- logs -------------------------------------------------------------------------------
 
     def log_tail(self, lines: int) -> list[str]:
-        try:
-            with open(self.log, encoding="utf-8", errors="replace") as f:
-                return [line.rstrip("\n") for line in f.readlines()[-lines:]] if lines > 0 else []
-        except OSError:
-            return []
+        return tail_lines(self.log, lines)
 
     def follow_logs(self, tail: int) -> Iterator[str]:
         yield from self.log_tail(tail)
@@ -344,6 +651,14 @@ class NativeBackend(Backend):
             return None
         first = out.strip().splitlines()[0] if out.strip() else ""
         return first.rsplit(" ", 1)[-1] if "version" in first else None
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def _sha(text: str) -> str:
