@@ -83,10 +83,9 @@ def _stop_seconds(raw: str) -> float:
 
 
 def _megabytes(raw: str) -> int:
-    try:
-        value = int(raw.strip(), 10)
-    except ValueError:
-        raise ValueError("a whole number of megabytes from 1 to 100000") from None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        raise ValueError("a whole number of megabytes from 1 to 100000")
+    value = int(raw, 10)
     if not 1 <= value <= 100_000:
         raise ValueError("a whole number of megabytes from 1 to 100000")
     return value
