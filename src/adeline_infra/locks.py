@@ -109,7 +109,7 @@ def file_lock(
         raise _unusable(lock_path.parent, exc) from None
     try:
         with contextlib.suppress(OSError):
-            holder.write_text(f"{what} (pid {os.getpid()})", encoding="utf-8")
+            holder.write_text(f"{what}, pid {os.getpid()}", encoding="utf-8")
         yield
     finally:
         with contextlib.suppress(OSError):

@@ -186,8 +186,8 @@ def test_a_second_caller_waits_says_for_whom_and_gives_up_in_one_line(tmp_path: 
             locks.file_lock(lock, "services.down", waiting=said.append, timeout=0.2),
         ):
             pass
-        assert said and "services.up (pid" in said[0]
-        assert "services.up (pid" in str(info.value) and "\n" not in str(info.value)
+        assert said and "services.up, pid" in said[0]
+        assert "services.up, pid" in str(info.value) and "\n" not in str(info.value)
     finally:
         release.set()
         thread.join(30)
