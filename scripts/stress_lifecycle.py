@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -87,7 +86,7 @@ def trial(index: int, concurrency: int, kill: bool, base: Path) -> dict[str, int
     if kill:
         time.sleep(random.uniform(0, 0.3))
         killed = random.randrange(concurrency)
-        ups[killed].send_signal(signal.SIGKILL)
+        ups[killed].kill()  # SIGKILL
     most = 0
     while any(p.poll() is None for p in ups):
         most = max(most, len(ours(conf)))
