@@ -104,7 +104,7 @@ def trial(index: int, concurrency: int, kill: bool, base: Path) -> dict[str, int
         info = {}
     tracked = status.returncode == 0 and info.get("detail", {}).get("pid") in running
     untracked = int(bool(running) and not tracked)
-    inv("services.down", "--force", env=env).communicate(timeout=120)
+    inv("services.down", env=env).communicate(timeout=120)
     left = ours(conf)
     for pid in left:  # clean up for the next trial
         with contextlib.suppress(psutil.Error):
