@@ -94,9 +94,11 @@ def integration(session: nox.Session) -> None:
 
 
 _ENGINE_CHECK = (
-    "from adeline_infra.backends.docker import engine_answers, find_endpoint;"
-    "e = find_endpoint();"
-    "print('engine:', 'yes' if engine_answers(timeout=2) else 'no', e.url if e else 'none')"
+    "import subprocess;"
+    "from adeline_infra.backends.docker import engine_answers;"
+    "e = subprocess.run(['docker', 'context', 'inspect', '--format', '{{.Endpoints.docker.Host}}'],"
+    " capture_output=True, text=True).stdout.strip();"
+    "print('engine:', 'yes' if engine_answers(timeout=2) else 'no', e or 'none')"
 )
 
 

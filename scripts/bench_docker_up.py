@@ -85,7 +85,7 @@ def bench(runs: int = 5) -> dict[str, object]:
     """Median wall times (s) of both sequences, alternating, and their ratio."""
     if not dk.engine_answers(timeout=2):
         raise SystemExit("no Docker engine answers: start one (.ci/start-docker.sh)")
-    compose = dk.find_compose()
+    compose = list(dk.discover(os.environ.get("DOCKER_COMPOSE") or "auto").argv)
     tag = secrets.token_hex(3)
     raw_times: list[float] = []
     inv_times: list[float] = []

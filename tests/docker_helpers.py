@@ -32,16 +32,14 @@ def engine_client() -> Any:
     if not dk.engine_answers(timeout=2):
         unavailable("no Docker engine answers (start one: .ci/start-docker.sh or Docker Desktop)")
     try:
-        dk.find_compose()
+        dk.discover(os.environ.get("DOCKER_COMPOSE") or "auto")
     except Exception as exc:
         unavailable(f"no Docker Compose: {exc}")
     import docker
 
-    client = docker.from_env() if os.environ.get("DOCKER_HOST") else None
-    if client is None:
-        endpoint = dk.find_endpoint()
-        assert endpoint is not None
-        client = docker.DockerClient(base_url=endpoint.url)
+    # The tests' own view of the engine (cleanup, container details): the SDK, pointed where
+    # the `docker` command points (DOCKER_HOST, else the active context).
+    client = docker.from_env(use_context=True)
     try:
         client.images.get(IMAGE)
     except docker.errors.ImageNotFound:

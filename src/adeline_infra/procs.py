@@ -407,3 +407,25 @@ def exit_code(returncode: int) -> int:
     if returncode in (STATUS_CONTROL_C_EXIT, STATUS_CONTROL_C_EXIT - 2**32):
         return 130
     return 128 - returncode if returncode < 0 else returncode
+
+
+def stream(
+    args: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start a command whose output (stdout and stderr merged, text lines) the caller reads as
+    it comes, e.g. `docker logs --follow`. The caller ends it (terminate, then wait)."""
+    argv = [os.fspath(a) for a in args]
+    try:
+        return subprocess.Popen(
+            argv,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+    except FileNotFoundError:
+        raise InfraError(f"{argv[0]} is not installed or not on PATH") from None

@@ -60,6 +60,7 @@ def _up(
         if mismatch:
             raise InfraError(mismatch)
     backend.start(extras=extras)
+    already = already and not backend.recreated
     result = mqtt.wait_ready(settings, timeout, alive=backend.alive)
     if result.ok:
         return UpResult(
@@ -169,7 +170,9 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[d
     version = sys_values.get("$SYS/broker/version", b"").decode("utf-8", "replace")
     info["version"] = version.removeprefix("mosquitto version ").strip() or backend.version()
     uptime = sys_values.get("$SYS/broker/uptime", b"").decode("utf-8", "replace").split(" ")[0]
-    if uptime.isdigit():
+    # The backend's start time when it has one: `$SYS/broker/uptime` is republished only every
+    # sys_interval (10 s), so for a while after a start it still says 0.
+    if uptime.isdigit() and info["uptime_s"] is None:
         info["uptime_s"] = int(uptime)
     return info, EXIT_OK
 

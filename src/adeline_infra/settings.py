@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .pipeline_config import PipelineConfig
 
 BACKENDS = ("auto", "docker", "native", "external")
+COMPOSE_CHOICES = ("auto", "v2", "v1")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -49,6 +50,13 @@ def _backend(raw: str) -> str:
     low = raw.strip().lower()
     if low not in BACKENDS:
         raise ValueError(" or ".join(BACKENDS))
+    return low
+
+
+def _compose_choice(raw: str) -> str:
+    low = raw.strip().lower()
+    if low not in COMPOSE_CHOICES:
+        raise ValueError(" or ".join(COMPOSE_CHOICES))
     return low
 
 
@@ -255,6 +263,14 @@ VARIABLES: tuple[Variable, ...] = (
         "Compose project name (default: stable per checkout).",
     ),
     Variable(
+        "DOCKER_COMPOSE",
+        "docker_compose",
+        "auto",
+        _compose_choice,
+        "Which Docker Compose the Docker backend runs: v2 (`docker compose`), v1 "
+        "(`docker-compose`), or auto (v2 when it runs, else v1).",
+    ),
+    Variable(
         "GO2RTC_ENABLED",
         "go2rtc_enabled",
         "false",
@@ -365,6 +381,7 @@ class Settings:
     state_dir: Path
     mosquitto_image: str
     compose_project: str | None
+    docker_compose: str
     go2rtc_enabled: bool
     go2rtc_api_url: str
     rtsp_username: str | None

@@ -5,33 +5,22 @@ No engine is needed: these run everywhere, including CI without Docker.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends import docker as dk
-from adeline_infra.errors import ConfigError, InfraError
+from adeline_infra.backends.docker import compose as compose_mod
+from adeline_infra.backends.docker import engine as engine_mod
+from adeline_infra.errors import ConfigError
 
-from ..helpers import ROOT, socket_dir
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    """Where the fake engines' sockets go: a short path, which macOS needs (see socket_dir)."""
-    folder = socket_dir()
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+from ..helpers import ROOT
 
 
 def load(tmp_path: Path, root: Path | None = None, **env: str) -> settings_mod.Settings:
@@ -40,31 +29,7 @@ def load(tmp_path: Path, root: Path | None = None, **env: str) -> settings_mod.S
     return settings_mod.load(root or ROOT, environ={"ADELINE_ENV_FILE": str(env_file), **env})
 
 
-# --- which compose ------------------------------------------------------------------------------
-
-
-def test_compose_v2_is_preferred() -> None:
-    assert dk.choose_compose("/usr/bin/docker", True, "/usr/bin/docker-compose") == [
-        "/usr/bin/docker",
-        "compose",
-    ]
-
-
-def test_compose_v1_when_the_v2_plugin_does_not_work() -> None:
-    assert dk.choose_compose("/usr/bin/docker", False, "/usr/bin/docker-compose") == [
-        "/usr/bin/docker-compose"
-    ]
-    assert dk.choose_compose(None, False, "/usr/bin/docker-compose") == ["/usr/bin/docker-compose"]
-
-
-@pytest.mark.parametrize("docker_cli", [None, "/usr/bin/docker"])
-def test_no_compose_is_one_line_naming_what_to_install(docker_cli: str | None) -> None:
-    with pytest.raises(InfraError) as err:
-        dk.choose_compose(docker_cli, False, None)
-    message = str(err.value)
-    assert "\n" not in message
-    assert message.startswith("Docker Compose is not installed: ")
-    assert "install" in message.split(": ", 1)[1]
+# --- which compose: see test_docker_compose_discovery.py ----------------------------------------
 
 
 def test_compose_args_put_file_project_and_profiles_before_the_action() -> None:
@@ -229,7 +194,6 @@ def test_compose_env_carries_the_settings(tmp_path: Path) -> None:
         s,
         config_path=tmp_path / "state" / "mosquitto.conf",
         config_sha="abc",
-        endpoint=dk.Endpoint("unix:///run/docker.sock", "the default socket"),
         base={"PATH": "/bin", "COMPOSE_PROJECT_NAME": "stale"},
     )
     assert env["PATH"] == "/bin"
@@ -239,7 +203,7 @@ def test_compose_env_carries_the_settings(tmp_path: Path) -> None:
     assert env["ADELINE_CONFIG_SHA"] == "abc"
     assert env["GO2RTC_API_PORT"] == "2984"
     assert env["RTSP_SOURCE_USERNAME"] == "cam" and env["RTSP_SOURCE_PASSWORD"] == "s3cret"
-    assert env["DOCKER_HOST"] == "unix:///run/docker.sock"  # compose asks the engine we checked
+    assert "DOCKER_HOST" not in env  # compose finds the engine as the user's `docker` does
     assert "COMPOSE_PROJECT_NAME" not in env  # `-p` names the project
 
 
@@ -248,7 +212,6 @@ def test_compose_env_keeps_the_users_docker_host(tmp_path: Path) -> None:
         load(tmp_path),
         config_path=tmp_path / "c",
         config_sha="",
-        endpoint=dk.Endpoint("tcp://elsewhere:2375", "DOCKER_HOST"),
         base={"DOCKER_HOST": "tcp://mine:2375"},
     )
     assert env["DOCKER_HOST"] == "tcp://mine:2375"
@@ -264,186 +227,96 @@ def test_compose_file_matches_the_settings_defaults() -> None:
     assert "healthcheck:" in text and "mosquitto_sub" in text
     assert 'profiles: ["go2rtc"]' in text
     assert f"{dk.FINGERPRINT_LABEL}:" in text
+    assert f"${{GO2RTC_IMAGE:-{compose_mod.GO2RTC_IMAGE}}}" in text  # named in error messages
     by_hand = (ROOT / "docker" / "adeline" / "mosquitto.conf").read_text(encoding="utf-8")
     assert "log_dest stderr" in by_hand and "log_dest stdout" not in by_hand
 
 
-# --- finding the engine -------------------------------------------------------------------------
+# --- the engine, through the docker CLI ---------------------------------------------------------
 
 
-def test_docker_host_wins(tmp_path: Path) -> None:
-    found = dk.find_endpoint({"DOCKER_HOST": "tcp://1.2.3.4:2375"}, home=tmp_path)
-    assert found == dk.Endpoint("tcp://1.2.3.4:2375", "DOCKER_HOST")
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            "Cannot connect to the Docker daemon at unix:///nope.sock. Is the docker daemon"
+            " running?\n",
+            r"^the Docker engine at unix:///nope\.sock is not answering: start",
+        ),
+        (
+            "error during connect: Get http://x: Cannot connect to the Docker daemon at"
+            " tcp://127.0.0.1:9. Is the docker daemon running?",
+            r"^the Docker engine at tcp://127\.0\.0\.1:9 is not answering",
+        ),
+        (
+            "permission denied while trying to connect to the Docker daemon socket at"
+            " unix:///var/run/docker.sock",
+            r"refused this user.*docker. group",
+        ),
+        ("", r"failed to answer \(no output\)"),
+        ("x" * 5000, r"failed to answer \(x{160}\.\.\.\)$"),
+    ],
+)
+def test_docker_cli_errors_are_one_line_naming_the_engine(stderr: str, expected: str) -> None:
+    message = str(engine_mod.explain(stderr))
+    assert "\n" not in message
+    assert re.search(expected, message), message
 
 
-def test_the_active_docker_context_is_used(tmp_path: Path) -> None:
-    config = tmp_path / ".docker"
-    meta = config / "contexts" / "meta" / hashlib.sha256(b"colima").hexdigest()
-    meta.mkdir(parents=True)
-    (config / "config.json").write_text(json.dumps({"currentContext": "colima"}))
-    host = "unix:///Users/me/.colima/default/docker.sock"
-    (meta / "meta.json").write_text(json.dumps({"Endpoints": {"docker": {"Host": host}}}))
-    found = dk.find_endpoint({}, home=tmp_path, exists=lambda _p: False)
-    assert found == dk.Endpoint(host, "docker context 'colima'")
-
-
-def test_default_sockets_posix_and_windows(tmp_path: Path) -> None:
-    assert dk.find_endpoint({}, home=tmp_path, windows=False, exists=lambda _p: False) is None
-    found = dk.find_endpoint(
-        {}, home=tmp_path, windows=False, exists=lambda p: p == "/var/run/docker.sock"
+def test_container_reads_the_inspect_document() -> None:
+    container = engine_mod.Container(
+        {
+            "Id": "0123456789abcdef" * 4,
+            "Name": "/proj_mosquitto_1",
+            "State": {
+                "Status": "running",
+                "StartedAt": "2024-01-02T03:04:05.5Z",
+                "Health": {"Status": "starting"},
+            },
+            "Config": {"Labels": {dk.FINGERPRINT_LABEL: "abc"}, "Image": "eclipse-mosquitto:2.0"},
+            "RestartCount": 2,
+            "Mounts": [
+                {"Type": "volume", "Name": "a" * 64},
+                {"Type": "bind", "Source": "/x"},
+                {"Type": "volume", "Name": "proj_mosquitto_data"},
+            ],
+        }
     )
-    assert found is not None and found.url == "unix:///var/run/docker.sock"
-    rootless = dk.find_endpoint(
-        {"XDG_RUNTIME_DIR": "/run/user/1000"},
-        home=tmp_path,
-        windows=False,
-        exists=lambda p: p == "/run/user/1000/docker.sock",
-    )
-    assert rootless is not None and rootless.url == "unix:///run/user/1000/docker.sock"
-    desktop = str(tmp_path / ".docker" / "run" / "docker.sock")
-    mac = dk.find_endpoint({}, home=tmp_path, windows=False, exists=lambda p: p == desktop)
-    assert mac is not None and mac.url == f"unix://{desktop}"
-    win = dk.find_endpoint({}, home=tmp_path, windows=True, exists=lambda _p: True)
-    assert win is not None and win.url.startswith("npipe://")
-    assert dk.find_endpoint({}, home=tmp_path, windows=True, exists=lambda _p: False) is None
+    assert container.name == "proj_mosquitto_1" and container.short_id == "0123456789ab"
+    assert container.labels == {dk.FINGERPRINT_LABEL: "abc"} and container.restarts == 2
+    assert container.started_at == pytest.approx(1704164645.5)
+    assert container.health == "starting" and container.image == "eclipse-mosquitto:2.0"
+    assert container.volumes == ["a" * 64, "proj_mosquitto_data"]
+    assert engine_mod.Container({"Id": "x"}).health is None
 
 
-def test_engine_answers_is_false_without_importing_the_sdk_when_nothing_is_there(
-    tmp_path: Path,
-) -> None:
-    code = (
-        "import sys\n"
-        "from adeline_infra.backends.docker import engine_answers\n"
-        "print(engine_answers(), 'docker' in sys.modules)\n"
+def test_importing_the_backend_loads_no_docker_sdk(tmp_path: Path) -> None:
+    code = "import sys\nimport adeline_infra.backends.docker\nprint('docker' in sys.modules)\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,  # not the repo root: its docker/ folder is not the SDK
     )
-    # Without AF_UNIX (Windows' Python) a unix:// endpoint is one only the SDK could try.
-    hosts = ["tcp://127.0.0.1:1"] + (
-        ["unix:///nonexistent.sock"] if hasattr(socket, "AF_UNIX") else []
-    )
-    # Python on Windows cannot start (sockets, random numbers) without SYSTEMROOT.
-    keep = {k: os.environ[k] for k in ("SYSTEMROOT",) if k in os.environ}
-    for host in hosts:
+    assert out.stdout.split() == ["False"], out.stderr
+
+
+def test_engine_answers_is_false_when_nothing_is_there(tmp_path: Path) -> None:
+    code = "from adeline_infra.backends.docker import engine_answers\nprint(engine_answers(2))\n"
+    for env in (
+        {"DOCKER_HOST": "unix:///nonexistent.sock", "PATH": os.environ.get("PATH", "")},
+        {"PATH": str(tmp_path)},  # no docker command at all
+    ):
         out = subprocess.run(
             [sys.executable, "-c", code],
-            env={"DOCKER_HOST": host, "PATH": os.defpath, "HOME": str(tmp_path), **keep},
+            env={**env, "HOME": str(tmp_path)},
             capture_output=True,
             text=True,
             timeout=30,
-            cwd=tmp_path,  # not the repo root: its docker/ folder is not the SDK
+            cwd=tmp_path,
         )
-        assert out.stdout.split() == ["False", "False"], out.stderr
-
-
-@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs unix sockets")
-def test_engine_answers_pings_the_socket(sock_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = str(sock_dir / "d.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-    seen: list[bytes] = []
-
-    def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            seen.append(conn.recv(1024))
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
-    try:
-        assert dk.engine_answers(timeout=2)
-    finally:
-        thread.join(5)
-        server.close()
-    assert seen and seen[0].startswith(b"GET /_ping ")
-
-
-class FakeEngine:
-    """A unix-socket HTTP server answering GET paths from a dict, the way dockerd does."""
-
-    def __init__(self, path: str, answers: dict[str, object]) -> None:
-        self.answers = answers
-        self.seen: list[str] = []
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(path)
-        self.server.listen(8)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                request = conn.recv(65536).decode()
-                path = request.split(" ")[1]
-                self.seen.append(path)
-                key = path.split("?")[0]
-                if key in self.answers:
-                    body = json.dumps(self.answers[key]).encode()
-                    # chunked, as dockerd sends large answers
-                    conn.sendall(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        b"Transfer-Encoding: chunked\r\n\r\n"
-                        + f"{len(body):x}\r\n".encode()
-                        + body
-                        + b"\r\n0\r\n\r\n"
-                    )
-                else:
-                    msg = b'{"message":"No such container"}'
-                    conn.sendall(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s" % (len(msg), msg)
-                    )
-
-    def close(self) -> None:
-        self.server.close()
-
-
-@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs unix sockets")
-def test_containers_are_read_over_the_raw_socket(
-    tmp_path: Path, sock_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = str(sock_dir / "d.sock")
-    inspect = {
-        "Id": "0123456789abcdef" * 4,
-        "Name": "/proj_mosquitto_1",
-        "State": {"Status": "running", "StartedAt": "2024-01-02T03:04:05.5Z"},
-        "Config": {"Labels": {dk.FINGERPRINT_LABEL: "abc"}, "Image": "eclipse-mosquitto:2.0"},
-        "RestartCount": 2,
-    }
-    engine = FakeEngine(
-        path,
-        {
-            "/containers/json": [{"Id": inspect["Id"]}, {"Id": "gone"}],
-            f"/containers/{inspect['Id']}/json": inspect,
-        },
-    )
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
-    try:
-        backend = dk.DockerBackend(load(tmp_path, COMPOSE_PROJECT_NAME="proj"))
-        (container,) = backend._containers()  # "gone" was removed between list and inspect
-        state = backend.state()
-    finally:
-        engine.close()
-    assert container.name == "proj_mosquitto_1" and container.short_id == "0123456789ab"
-    assert container.labels == {dk.FINGERPRINT_LABEL: "abc"} and container.restarts == 2
-    assert state.running and state.started_at == pytest.approx(1704164645.5)
-    assert state.detail["restarts"] == 2 and state.detail["image"] == "eclipse-mosquitto:2.0"
-    listed = engine.seen[0]
-    assert listed.startswith("/containers/json?all=1&filters=")
-    assert "com.docker.compose.project%3Dproj" in listed
-
-
-def test_engine_that_stops_answering_is_one_line_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'none.sock'}")
-    backend = dk.DockerBackend(load(tmp_path))
-    with pytest.raises(InfraError, match=r"Docker engine at unix://.*none\.sock.*not answering"):
-        backend.state()
+        assert out.stdout.split() == ["False"], out.stderr
 
 
 def test_compose_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> None:
@@ -473,6 +346,8 @@ def test_compose_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> N
 
 
 def test_docker_times_parse() -> None:
-    assert dk._parse_time("0001-01-01T00:00:00Z") is None
-    assert dk._parse_time("2024-01-02T03:04:05.123456789Z") == pytest.approx(1704164645.123456789)
-    assert dk._parse_time("2024-01-02T04:04:05+01:00") == pytest.approx(1704164645)
+    parse = engine_mod.parse_time
+    assert parse("0001-01-01T00:00:00Z") is None and parse(None) is None and parse("junk") is None
+    assert parse("2024-01-02T03:04:05.123456789Z") == pytest.approx(1704164645.123456789)
+    assert parse("2024-01-02T05:04:05+02:00") == pytest.approx(1704164645)
+    assert engine_mod.parse_time("2024-01-02T04:04:05+01:00") == pytest.approx(1704164645)

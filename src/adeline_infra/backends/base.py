@@ -26,6 +26,9 @@ class Backend(ABC):
 
     name: str
     managed = True  # False: a broker we neither start nor stop (BROKER_BACKEND=external)
+    # Set by `start`: True when it replaced a broker that was running (its clients were
+    # dropped), so `services.up` does not call that "already running".
+    recreated: bool = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

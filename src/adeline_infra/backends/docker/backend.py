@@ -1,0 +1,341 @@
+"""The Docker backend: the broker in a container, started and stopped by Docker Compose.
+
+`services.up` reads top-down through `start`: look at the container (`engine`), check the
+ports, write what the container is given (`broker_setup`), run `compose up -d` (`compose`),
+and on failure say which service and which image failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ... import broker_config, procs
+from ...errors import ConfigError, InfraError
+from ..base import Backend, BrokerState
+from . import broker_setup
+from .compose import (
+    COMPOSE_FILE,
+    EXTRAS,
+    SERVICE,
+    Compose,
+    compose_args,
+    compose_env,
+    discover,
+    project_name,
+    service_images,
+)
+from .engine import Container, Engine
+
+if TYPE_CHECKING:
+    from ...settings import Settings
+
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
+_ALIVE_EVERY = 0.25  # seconds between engine calls while `services.up` polls for CONNACK
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        super().__init__(settings)
+        self.project = project_name(settings)
+        self.compose_file = settings.root / COMPOSE_FILE
+        self.dir: Path = settings.state_dir / "docker"
+        self.conf = self.dir / "mosquitto.conf"
+        self.override = self.dir / broker_setup.SECURE_OVERRIDE
+        self.engine = engine or Engine()
+        self._compose: Compose | None = None
+        self._restarts_at_start: int | None = None
+        self._seen: tuple[float, Container | None] | None = None
+        self._alive: tuple[float, bool] | None = None
+
+    # --- services.up ------------------------------------------------------------------------
+
+    def start(self, *, extras: frozenset[str] = frozenset()) -> None:
+        self._check_supported(extras)
+        before = self._recent_container()
+        running = before is not None and before.status == "running"
+        self.recreated = False
+        if before is not None and running and not extras:
+            self._restarts_at_start = before.restarts
+            return
+        if not running:
+            self._check_ports()
+        env = self._write_broker_files()
+        # While compose works (~1 s), load the MQTT client the readiness probe needs next.
+        threading.Thread(target=_preload_mqtt, daemon=True).start()
+        result = self.compose("up", "-d", extras=extras, timeout=900, env=env)
+        if result.returncode != 0:
+            raise self._up_failed(result.stderr or result.stdout or "", extras, env)
+        self._seen = self._alive = None
+        if before is not None and running:
+            after = self.container()
+            self.recreated = after is None or after.id != before.id
+            # A running container keeps its restart count; one compose (re)creates starts at 0.
+            self._restarts_at_start = 0 if self.recreated else before.restarts
+        else:
+            self._restarts_at_start = 0
+
+    def _check_supported(self, extras: frozenset[str]) -> None:
+        unknown = sorted(extras - set(EXTRAS))
+        if unknown:
+            raise ConfigError(
+                f"unknown service {', '.join(unknown)} for --with: expected {', '.join(EXTRAS)}"
+            )
+        broker_config.check_required_files(self.settings)
+
+    def _check_ports(self) -> None:
+        s = self.settings
+        for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
+            if procs.port_in_use(port):
+                by = self._publisher(port) or procs.port_owner(port) or "another program"
+                raise InfraError(
+                    f"port {port} is already in use by {by}",
+                    hint=f"stop it or choose another port with {var} in .env",
+                )
+
+    def _publisher(self, port: int) -> str | None:
+        try:
+            user = self.engine.publishing(port)
+        except InfraError:  # only a nicer message; the port check itself already failed
+            return None
+        return f"container {user}" if user else None
+
+    def _write_broker_files(self) -> dict[str, str]:
+        """mosquitto.conf and the secure override on disk; the environment compose needs."""
+        s = self.settings
+        text = broker_setup.render_config(s)
+        broker_setup.write_if_changed(self.conf, text)
+        override = broker_setup.secure_override(s)
+        if override is None:
+            self.override.unlink(missing_ok=True)
+        else:  # JSON is YAML: compose reads it as its own format.
+            import json
+
+            broker_setup.write_if_changed(self.override, json.dumps(override, indent=2) + "\n")
+        return self._env(broker_setup.fingerprint(s, text))
+
+    def _up_failed(self, output: str, extras: frozenset[str], env: Mapping[str, str]) -> InfraError:
+        """Which service failed and why, in one line; the broker is left as the user asked.
+
+        `up -d` pulls every image before it creates anything: an unpullable go2rtc image means
+        the broker was not started either, so it is started alone before the error is raised.
+        """
+        lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower() or "denied" in ln.lower()]
+        detail = (errors or lines or ["no output"])[-1][:200]
+        images = service_images(self.settings, extras, env)
+        failed, why = None, detail
+        for service, image in images.items():
+            with contextlib.suppress(InfraError):
+                if not self.engine.image_present(image):
+                    failed = service
+                    why = f"its image {image} is not on this machine and could not be pulled"
+                    why += f" ({detail})"
+                    break
+        if failed is None:
+            named = [s for s in images if re.search(rf"[-_]{s}[-_]\d|\b{s}\b", output)]
+            failed = named[-1] if named else None
+        broker = ""
+        if failed is not None and failed != SERVICE:
+            self._seen = None
+            container = self.container()
+            if container is None or container.status != "running":
+                alone = self.compose("up", "-d", SERVICE, timeout=900, env=env)
+                if alone.returncode == 0:
+                    self._seen = None
+                    broker = "; the MQTT broker was started without it"
+            else:
+                broker = "; the MQTT broker runs"
+        if failed is None:
+            return InfraError(f"docker compose could not start {' and '.join(images)}: {why}")
+        image = images[failed]
+        var = "MOSQUITTO_IMAGE" if failed == SERVICE else f"{failed.upper()}_IMAGE"
+        what = failed if why is not detail else f"{failed} (image {image})"
+        return InfraError(
+            f"{what} did not start: {why}{broker}",
+            hint=f"check the network, or set {var} to an image you have",
+        )
+
+    # --- what the engine says ---------------------------------------------------------------
+
+    def container(self) -> Container | None:
+        """This checkout's broker container (a running one first: a recreate can leave two)."""
+        found = self._containers()
+        found.sort(key=lambda c: c.status != "running")
+        container = found[0] if found else None
+        self._seen = (time.monotonic(), container)
+        return container
+
+    def _containers(self, service: str | None = SERVICE) -> list[Container]:
+        labels = [f"com.docker.compose.project={self.project}"]
+        if service:
+            labels.append(f"com.docker.compose.service={service}")
+        return self.engine.containers(labels)
+
+    def _recent_container(self) -> Container | None:
+        """The container as seen in the last second (`services.up` has just asked), else now."""
+        if self._seen is not None and time.monotonic() - self._seen[0] < 1.0:
+            return self._seen[1]
+        return self.container()
+
+    def state(self) -> BrokerState:
+        container = self.container()
+        detail: dict[str, Any] = {"project": self.project}
+        if container is None:
+            detail["container"] = None
+            return BrokerState(self.name, False, detail=detail)
+        detail.update(
+            container=container.name,
+            id=container.short_id,
+            image=container.image,
+            container_state=container.status,
+            health=container.health,
+            restarts=container.restarts,
+        )
+        running = container.status == "running"
+        return BrokerState(
+            self.name,
+            running,
+            started_at=container.started_at if running else None,
+            detail=detail,
+        )
+
+    def alive(self) -> bool:
+        """Polled between CONNACK attempts: asks the engine at most every 0.25 s."""
+        now = time.monotonic()
+        if self._alive is not None and now - self._alive[0] < _ALIVE_EVERY:
+            return self._alive[1]
+        container = self.container()
+        answer = container is not None and container.status in ("running", "created")
+        if answer and self._restarts_at_start is not None and container is not None:
+            answer = container.restarts <= self._restarts_at_start
+        self._alive = (now, answer)
+        return answer
+
+    def config_mismatch(self) -> str | None:
+        container = self._recent_container()
+        if container is None or container.status != "running":
+            return None
+        s = self.settings
+        want = broker_setup.fingerprint(s, broker_setup.render_config(s))
+        if container.labels.get(broker_setup.FINGERPRINT_LABEL) != want:
+            return (
+                f"the running Docker broker (container {container.name}) was started with other "
+                "settings, password file or certificates: run `inv services.restart` to apply them"
+            )
+        return None
+
+    # --- compose ----------------------------------------------------------------------------
+
+    def compose_command(self) -> Compose:
+        if self._compose is None:
+            self._compose = discover(self.settings.docker_compose, cache_dir=self.dir)
+            if self._compose.note:
+                from ... import console
+
+                console.err(f"note: {self._compose.note}")
+        return self._compose
+
+    def compose(
+        self,
+        *action: str,
+        extras: frozenset[str] = frozenset(),
+        timeout: float = 120,
+        env: Mapping[str, str] | None = None,
+    ) -> Any:
+        overrides = [self.override] if self.override.is_file() else []
+        args = compose_args(
+            self.compose_command().argv,
+            self.compose_file,
+            self.project,
+            extras,
+            *action,
+            overrides=overrides,
+        )
+        return procs.run(
+            args, env=env or self._env(), check=False, timeout=timeout, cwd=self.compose_file.parent
+        )
+
+    def _env(self, config_sha: str = "") -> dict[str, str]:
+        by_hand = self.compose_file.parent / "mosquitto.conf"
+        return compose_env(
+            self.settings,
+            config_path=self.conf if self.conf.is_file() else by_hand,
+            config_sha=config_sha,
+            base=os.environ,
+        )
+
+    # --- services.down / clean ----------------------------------------------------------------
+
+    def stop(self) -> bool:
+        containers = self._containers(service=None)
+        if not containers:
+            return False
+        was_running = any(
+            c.status == "running"
+            for c in containers
+            if c.labels.get("com.docker.compose.service") == SERVICE
+        )
+        # Anonymous volumes (an image's VOLUME not covered by a named one, e.g. go2rtc's /config)
+        # would pile up at every down: they hold nothing worth keeping, unlike the named ones.
+        anonymous = sorted({v for c in containers for v in c.volumes if _ANONYMOUS.fullmatch(v)})
+        result = self.compose("down", "--remove-orphans", extras=frozenset(EXTRAS), timeout=120)
+        if result.returncode != 0:
+            raise InfraError(f"docker compose down failed: {procs.last_line(result.stderr or '')}")
+        self.engine.remove_volumes(anonymous)
+        return was_running
+
+    def clean(self) -> list[str]:
+        label = f"com.docker.compose.project={self.project}"
+        volumes = self.engine.volumes([label])
+        if not volumes and not self._containers(service=None):
+            return []
+        result = self.compose(
+            "down", "-v", "--remove-orphans", extras=frozenset(EXTRAS), timeout=120
+        )
+        if result.returncode != 0:
+            raise InfraError(
+                f"docker compose down -v failed: {procs.last_line(result.stderr or '')}"
+            )
+        self.engine.remove_volumes(self.engine.volumes([label]))
+        return [f"volume {v}" for v in volumes]
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def log_tail(self, lines: int) -> list[str]:
+        container = self.container()
+        if container is None or lines <= 0:
+            return []
+        return self.engine.log_tail(container.id, lines)
+
+    def follow_logs(self, tail: int) -> Iterator[str]:
+        """The container's log as it grows, across restarts, until the caller stops (Ctrl+C)."""
+        first = True
+        since: float | None = None
+        while True:
+            container = self.container()
+            if container is None or container.status not in ("running", "restarting"):
+                if first:
+                    yield from self.log_tail(tail)
+                    first = False
+                    since = time.time()
+                time.sleep(0.5)  # wait for the broker to be started again
+                continue
+            yield from self.engine.follow_logs(
+                container.id, tail=tail if first else None, since=None if first else int(since or 0)
+            )
+            first = False
+            since = time.time()
+
+
+def _preload_mqtt() -> None:
+    with contextlib.suppress(Exception):
+        import paho.mqtt.client  # noqa: F401

@@ -1,0 +1,166 @@
+"""What the broker's container is given: its mosquitto.conf, the secure override, a fingerprint.
+
+- The broker's mosquitto.conf is rendered from settings (the same renderer as the native
+  backend, with the paths files have inside the container) into `ADELINE_STATE_DIR/docker/`,
+  and the compose file mounts it through `MOSQUITTO_CONFIG`.
+- With a password file or TLS, an override beside it mounts their folders and copies them in
+  for the broker's user (`secure_override`).
+- The fingerprint (a container label) says which settings the running broker was started with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from ... import broker_config
+from ...files import write_atomic
+from .compose import SERVICE
+
+if TYPE_CHECKING:
+    from ...settings import Settings
+
+FINGERPRINT_LABEL = "org.adeline.config-sha"
+SECURE_OVERRIDE = "compose.secure.yml"
+
+# Where things live inside the container (the image's layout, as in eclipse-mosquitto).
+CONTAINER_PORT = 1883
+CONTAINER_WS_PORT = 9001
+CONTAINER_DATA = PurePosixPath("/mosquitto/data")
+CONTAINER_CONFIG = PurePosixPath("/mosquitto/config/mosquitto.conf")
+# The secure broker: the host folders of the password file and of the TLS files are mounted
+# read-only under STAGING; at every container start the files the broker needs are copied into
+# CONTAINER_SECRETS (a tmpfs: never on the engine's disk) and given to the broker's user, since
+# the host files are 0600 and owned by the host user (see `secure_override`).
+CONTAINER_SECRETS = PurePosixPath("/mosquitto/secrets")
+STAGING = PurePosixPath("/run/adeline")
+BROKER_UID = 1883  # the `mosquitto` user of eclipse-mosquitto images (and of our CI image)
+
+
+def render_config(settings: Settings) -> str:
+    """The broker's mosquitto.conf with the paths and ports it has inside the container.
+
+    No `user` line: like the official image, mosquitto starts as root and drops to the
+    `mosquitto` user (uid 1883), who owns the data volume.
+    """
+    paths = broker_config.BrokerPaths(
+        data_dir=CONTAINER_DATA,
+        passwd_file=CONTAINER_SECRETS / "passwd",
+        ca_file=CONTAINER_SECRETS / "tls" / "ca.crt",
+        cert_file=CONTAINER_SECRETS / "tls" / "server.crt",
+        key_file=CONTAINER_SECRETS / "tls" / "server.key",
+    )
+    return broker_config.render(settings, paths, port=CONTAINER_PORT, ws_port=CONTAINER_WS_PORT)
+
+
+def _secret_sources(settings: Settings) -> dict[str, Path]:
+    """Host file -> its name in CONTAINER_SECRETS, for what the settings make the broker use.
+
+    With client certificates required, our client certificate goes in too, for the healthcheck.
+    """
+    needed = broker_config.required_files(settings)
+    names = {"passwd": "passwd", "ca": "tls/ca.crt", "cert": "tls/server.crt"}
+    names["key"] = "tls/server.key"
+    sources = {names[role]: path for role, path in needed.items()}
+    if settings.use_tls and settings.tls_require_client_cert:
+        sources["tls/health.crt"] = settings.client_cert
+        sources["tls/health.key"] = settings.client_key
+    return sources
+
+
+def _sh(*lines: str) -> str:
+    return "\n".join(lines)
+
+
+def secure_override(settings: Settings) -> dict[str, Any] | None:
+    """The compose override for a broker with a password file and/or TLS; None for the dev one.
+
+    - Folders are mounted, not files: `write_atomic` replaces a file by renaming, and a bind
+      mount of a single file would keep showing the old one.
+    - The command copies what the broker reads into a tmpfs owned by its user (uid 1883), then
+      execs mosquitto, which drops from root to that user: whatever the host's uid or OS.
+      Images without `mkdir`/`chown` on PATH (ours: busybox with a few applets) use busybox.
+    - The healthcheck cannot log in (a password in it would show in `docker inspect`): it makes
+      an anonymous CONNECT, over TLS with the CA (and a client certificate when one is
+      required), and counts the broker's answer, CONNACK "not authorised" (exit 5), as healthy.
+    """
+    sources = _secret_sources(settings)
+    if not sources:
+        return None
+    q = shlex.quote  # for the container's POSIX shell, whatever the host OS
+    mounts: dict[PurePosixPath, Path] = {}
+    copies: list[str] = []
+    for name, host in sources.items():
+        folder = STAGING / ("auth" if name == "passwd" else "tls")
+        mounts[folder] = host.parent
+        source, target = q(str(folder / host.name)), q(str(CONTAINER_SECRETS / name))
+        copy = f"cat {source} > {target}"
+        # The healthcheck's client certificate is optional: without it the check fails, and
+        # our own clients say which `inv tls.client` to run.
+        copies.append(f"[ ! -f {source} ] || {copy}" if name.startswith("tls/health") else copy)
+    secrets_dir = q(str(CONTAINER_SECRETS))
+    command = _sh(
+        "set -e",
+        'command -v mkdir >/dev/null 2>&1 || mkdir() { busybox mkdir "$@"; }',
+        'command -v chown >/dev/null 2>&1 || chown() { busybox chown "$@"; }',
+        "umask 077",
+        f"mkdir -p {q(str(CONTAINER_SECRETS / 'tls'))}",
+        *copies,
+        f"chown -R {BROKER_UID}:{BROKER_UID} {secrets_dir}",
+        f"exec /usr/sbin/mosquitto -c {q(str(CONTAINER_CONFIG))}",
+    )
+    probe = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(CONTAINER_PORT)]
+    if settings.use_tls:
+        probe += ["--cafile", f"{CONTAINER_SECRETS}/tls/ca.crt", "--insecure"]
+        if settings.tls_require_client_cert:
+            probe += ["--cert", f"{CONTAINER_SECRETS}/tls/health.crt"]
+            probe += ["--key", f"{CONTAINER_SECRETS}/tls/health.key"]
+    probe += ["-t", "$SYS/broker/uptime", "-C", "1", "-W", "3"]
+    check = _sh(
+        shlex.join(probe) + " >/dev/null 2>&1 && exit 0",
+        '[ "$?" = 5 ]  # refused by CONNACK (not authorised): the broker answers',
+    )
+    service = {
+        "volumes": [
+            {"type": "bind", "source": str(host), "target": str(target), "read_only": True}
+            for target, host in sorted(mounts.items())
+        ],
+        "tmpfs": [f"{CONTAINER_SECRETS}:mode=0700"],
+        "command": ["sh", "-c", _compose_literal(command)],
+        "healthcheck": {"test": ["CMD", "sh", "-c", _compose_literal(check)]},
+    }
+    return {"services": {SERVICE: service}}
+
+
+def _compose_literal(text: str) -> str:
+    """Compose interpolates `$NAME` in its files; `$$` is a literal `$`."""
+    return text.replace("$", "$$")
+
+
+def fingerprint(settings: Settings, config_text: str) -> str:
+    """What the container must be recreated for: config, image, ports, mounts and secrets."""
+    override = secure_override(settings)
+    key = "\n".join(
+        [
+            config_text,
+            settings.mosquitto_image,
+            str(settings.mqtt_port),
+            str(settings.ws_port),
+            json.dumps(override, sort_keys=True) if override else "",
+            broker_config.secrets_digest(_secret_sources(settings)) if override else "",
+        ]
+    )
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Atomically, readable by the container (no secrets: paths only); skipped when unchanged."""
+    try:
+        if path.read_text("utf-8") == text:
+            return
+    except OSError:
+        pass
+    write_atomic(path, text, mode=0o644)

@@ -1,0 +1,111 @@
+"""One Compose discovery: v2 when `docker compose` runs, else v1 with a note, else one line.
+
+These run the real docker CLI (no engine needed) with a DOCKER_CONFIG folder of their own;
+the working-v2 cases use the Compose v2 plugin CI installs (.ci/install-compose-v2.sh), found
+through ADELINE_COMPOSE_V2_CONFIG or .ci/docker-v2, and skip without it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adeline_infra.backends.docker import compose as compose_mod
+from adeline_infra.errors import InfraError
+
+from ..helpers import ROOT
+
+needs_docker_cli = pytest.mark.skipif(not shutil.which("docker"), reason="no docker command")
+
+
+def _v2_plugin() -> Path:
+    folder = Path(os.environ.get("ADELINE_COMPOSE_V2_CONFIG") or ROOT / ".ci" / "docker-v2")
+    plugin = folder / "cli-plugins" / "docker-compose"
+    if not plugin.is_file():
+        pytest.skip(f"no Compose v2 plugin at {plugin} (sh .ci/install-compose-v2.sh {folder})")
+    return plugin
+
+
+def _config_with(tmp_path: Path, plugin_bytes: bytes | None, mode: int = 0o755) -> dict[str, str]:
+    config = tmp_path / "docker-config"
+    (config / "cli-plugins").mkdir(parents=True)
+    if plugin_bytes is not None:
+        plugin = config / "cli-plugins" / "docker-compose"
+        plugin.write_bytes(plugin_bytes)
+        plugin.chmod(mode)
+    return {**os.environ, "DOCKER_CONFIG": str(config)}
+
+
+@needs_docker_cli
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="no docker-compose (v1)")
+def test_a_plugin_that_does_not_run_falls_back_to_v1_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _config_with(tmp_path, b"#!/bin/sh\nexit 1\n", mode=0o644)  # not executable
+    monkeypatch.setenv("DOCKER_CONFIG", env["DOCKER_CONFIG"])
+    found = compose_mod.discover("auto", env=env)
+    assert found.kind == "v1" and found.argv == (shutil.which("docker-compose"),)
+    assert found.note is not None and "\n" not in found.note
+    assert str(Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose") in found.note
+    assert found.note.endswith("using docker-compose (v1)")
+
+
+@needs_docker_cli
+def test_forcing_v2_that_does_not_run_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _config_with(tmp_path, None)
+    monkeypatch.setenv("DOCKER_CONFIG", env["DOCKER_CONFIG"])
+    if compose_mod.compose_plugin(env) is not None:
+        pytest.skip("a system-wide Compose v2 plugin is installed")
+    with pytest.raises(InfraError) as err:
+        compose_mod.discover("v2", env=env)
+    message = str(err.value)
+    assert message.startswith("DOCKER_COMPOSE=v2 but `docker compose` does not run (")
+    assert "\n" not in message and "DOCKER_COMPOSE=auto" in message
+
+
+def test_forcing_v1_without_docker_compose_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither docker nor docker-compose
+    with pytest.raises(InfraError, match=r"^DOCKER_COMPOSE=v1 but `docker-compose` is not"):
+        compose_mod.discover("v1")
+    with pytest.raises(InfraError, match=r"^Docker Compose is not installed: install"):
+        compose_mod.discover("auto")
+
+
+@needs_docker_cli
+def test_v2_is_preferred_run_once_and_remembered_until_the_plugin_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _config_with(tmp_path, _v2_plugin().read_bytes())
+    monkeypatch.setenv("DOCKER_CONFIG", env["DOCKER_CONFIG"])
+    cache = tmp_path / "state"
+    found = compose_mod.discover("auto", env=env, cache_dir=cache)
+    assert found.kind == "v2" and found.argv[1:] == ("compose",)
+    assert found.version and found.version[0].isdigit() and found.note is None
+    assert (cache / "compose.json").is_file()
+    assert compose_mod.discover("v2", env=env, cache_dir=cache) == found  # from the cache
+
+    # The same plugin made non-executable: the cache key changes, the plugin is run again.
+    plugin = Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"
+    plugin.chmod(0o644)
+    if shutil.which("docker-compose"):
+        again = compose_mod.discover("auto", env=env, cache_dir=cache)
+        assert again.kind == "v1" and again.note is not None
+    with pytest.raises(InfraError, match="DOCKER_COMPOSE=v2 but"):
+        compose_mod.discover("v2", env=env, cache_dir=cache)
+
+
+def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
+    cache = tmp_path / "compose.json"
+    for text in ("", "{", "[]", '{"key": 1}', '{"key": "k", "version": 2}'):
+        cache.write_text(text, encoding="utf-8")
+        assert compose_mod._cached(cache, "k") is None
+    cache.write_text('{"key": "k", "version": "2.40.3"}', encoding="utf-8")
+    assert compose_mod._cached(cache, "k") == "2.40.3"
+    assert compose_mod._cached(cache, "other") is None
