@@ -12,11 +12,9 @@ Nothing here raises for a broken setup: a problem is a row, never a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib
 import ipaddress
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -319,47 +317,39 @@ def docker_engine() -> bool | None:
         return False
 
 
-def find_compose() -> tuple[str, str] | None:
-    """(command, version) of Compose: v2 `docker compose` preferred, else v1 `docker-compose`."""
-    candidates: list[tuple[str, list[str]]] = []
-    docker = procs.which("docker")
-    if docker:
-        candidates.append(("docker compose", [docker, "compose", "version", "--short"]))
-    legacy = procs.which("docker-compose")
-    if legacy:
-        candidates.append(("docker-compose", [legacy, "version", "--short"]))
-    for name, argv in candidates:
-        try:
-            result = procs.run(argv, check=False, timeout=15)
-        except InfraError:
-            continue
-        if result.returncode == 0 and result.stdout.strip():
-            return name, result.stdout.strip().splitlines()[0]
-    return None
+def _engine_details(image: str) -> tuple[str | None, bool | None, str | None]:
+    """(engine version, image present, why the engine does not answer) from the Docker
+    backend's own engine access (the user's `docker` command); None where it cannot tell."""
+    from .backends.docker import Engine
 
-
-def _engine_details(image: str) -> tuple[str | None, bool | None]:
-    """(engine version, image present) through the Docker SDK; None where it cannot tell."""
+    engine = Engine()
     try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-    except Exception:
-        return None, None
-    version: str | None = None
-    present: bool | None = None
-    with contextlib.suppress(Exception):
-        version = str(client.version().get("Version") or "") or None
+        version = engine.server_version(timeout=10) or None
+    except InfraError as exc:
+        return None, None, str(exc)
     try:
-        client.images.get(image)
-        present = True
-    except docker.errors.ImageNotFound:
-        present = False
-    except Exception:
+        present: bool | None = engine.image_present(image)
+    except InfraError:
         present = None
-    finally:
-        client.close()
-    return version, present
+    return version, present, None
+
+
+def find_compose(s: Settings | None) -> tuple[Check | None, str | None]:
+    """The `docker compose` row from the backend's own Compose discovery (run afresh)."""
+    from .backends.docker import discover
+
+    choice = s.docker_compose if s is not None else "auto"
+    try:
+        found = discover(choice, fresh=True, v1_version=True)
+    except InfraError as exc:
+        return None, str(exc)
+    version = f" version {found.version}" if found.version else ""
+    detail = f"`{found.shown}`{version}"
+    if found.note:
+        return Check(
+            "docker compose", WARN, f"{detail}: {found.note}", "reinstall the plugin"
+        ), None
+    return Check("docker compose", OK, detail), None
 
 
 def _missing(needed: bool | None, other: str) -> tuple[str, str]:
@@ -377,7 +367,8 @@ def check_docker(s: Settings | None, engine: bool | None, *, needed: bool | None
         return [Check("docker engine", missing, "this install has no Docker backend" + unused)]
     rows = []
     image = s.mosquitto_image if s else settings_mod.BY_NAME["MOSQUITTO_IMAGE"].default
-    version, present = _engine_details(image) if engine else (None, None)
+    version, present, why = _engine_details(image) if engine is not None else (None, None, None)
+    engine = engine and why is None
     if engine:
         rows.append(
             Check("docker engine", OK, "answers" + (f" (Docker {version})" if version else ""))
@@ -387,21 +378,21 @@ def check_docker(s: Settings | None, engine: bool | None, *, needed: bool | None
             Check(
                 "docker engine",
                 missing,
-                "no Docker engine answers" + unused,
+                (why or "no Docker engine answers") + unused,
                 "start Docker Desktop / `sudo systemctl start docker`; check DOCKER_HOST"
                 if needed is not False
                 else "",
             )
         )
-    compose = find_compose()
+    compose, problem = find_compose(s)
     if compose:
-        rows.append(Check("docker compose", OK, f"`{compose[0]}` version {compose[1]}"))
+        rows.append(compose)
     else:
         rows.append(
             Check(
                 "docker compose",
                 missing,
-                "neither `docker compose` (v2) nor `docker-compose` (v1) was found" + unused,
+                (problem or "Docker Compose was not found") + unused,
                 "install the Docker Compose plugin (Docker Desktop includes it)"
                 if needed is not False
                 else "",
@@ -551,46 +542,35 @@ def _now() -> dt.datetime:
 def certificate_row(
     name: str, path: Path, *, fix: str, host: str | None = None, now: dt.datetime | None = None
 ) -> Check:
-    """One certificate: present, parseable, valid now, not expiring soon, (server) names `host`."""
+    """One certificate: present, parseable, valid now, not expiring soon, (server) names `host`.
+
+    Read, dated and matched by `certs` (as `inv tls.check` does), never parsed again here.
+    """
+    from . import certs
+
     if not path.is_file():
         return Check(name, FAIL, f"{path} does not exist", fix)
-    from cryptography import x509
-
     try:
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        return Check(name, FAIL, f"{path} is not a PEM certificate ({exc})", fix)
+        start = certs.load_cert(path).not_valid_before_utc
+        info = certs.describe(path, now=now)
+    except InfraError as exc:  # unreadable, or not a PEM certificate: says which file
+        return Check(name, FAIL, str(exc).split(": create")[0], fix)
     now = now or _now()
-    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    end = info.not_after[:10]
     if now < start:
         return Check(name, FAIL, f"{path} is not valid before {start:%Y-%m-%d %H:%M} UTC", fix)
-    if now >= end:
-        return Check(name, FAIL, f"{path} expired on {end:%Y-%m-%d}", fix)
-    days = (end - now).days
-    if host is not None and not _names_host(cert, host):
+    if info.days_left < 0:
+        return Check(name, FAIL, f"{path} expired on {end}", fix)
+    if host is not None and not certs.host_matches(info.sans, host):
         return Check(
             name,
             WARN,
             f"{path} does not name MQTT_BROKER_HOST={host}: clients will reject it",
             "reissue it for that host (`inv tls.certs --hosts ...`) or change MQTT_BROKER_HOST",
         )
-    if days < EXPIRY_WARN_DAYS:
-        return Check(name, WARN, f"{path} expires in {days} day(s), on {end:%Y-%m-%d}", fix)
-    return Check(name, OK, f"{path} valid until {end:%Y-%m-%d} ({days} days)")
-
-
-def _names_host(cert: Any, host: str) -> bool:
-    from cryptography import x509
-
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return False
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host.lower() in {n.lower() for n in san.get_values_for_type(x509.DNSName)}
-    return ip in san.get_values_for_type(x509.IPAddress)
+    if info.days_left < EXPIRY_WARN_DAYS:
+        return Check(name, WARN, f"{path} expires in {info.days_left} day(s), on {end}", fix)
+    return Check(name, OK, f"{path} valid until {end} ({info.days_left} days)")
 
 
 def check_certificates(
@@ -632,6 +612,9 @@ def check_certificates(
 
 
 def check_password_file(s: Settings) -> Check:
+    """Read the way the broker and `auth.*` read it (`passwd.PasswordFile`), never parsed here."""
+    from . import passwd
+
     name = "password file"
     path = s.passwd_file
     if s.allow_anonymous:
@@ -640,14 +623,9 @@ def check_password_file(s: Settings) -> Check:
     if not path.is_file():
         return Check(name, FAIL, f"{path} does not exist", f"`inv auth.add-user {user}`")
     try:
-        users = {
-            line.split(":", 1)[0]
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if ":" in line and not line.startswith("#")
-        }
-        mode = path.stat().st_mode & 0o777
-    except (OSError, UnicodeDecodeError) as exc:
-        return Check(name, FAIL, f"{path} cannot be read ({exc})", f"`inv auth.add-user {user}`")
+        users = passwd.PasswordFile.load(path, missing_ok=False).users()
+    except InfraError as exc:
+        return Check(name, FAIL, str(exc), f"`inv auth.add-user {user}`")
     if s.username and s.username not in users:
         return Check(
             name,
@@ -656,15 +634,15 @@ def check_password_file(s: Settings) -> Check:
             f"`inv auth.add-user {s.username}`",
         )
     count = f"{len(users)} user(s)"
-    if os.name != "nt" and mode & 0o077:
+    loose = passwd.file_mode_problem(path)
+    if loose:
         return Check(
             name,
             WARN,
-            f"{path} has mode {mode:04o}: other users can read the password hashes ({count})",
+            f"{loose.split(': `')[0]}: other users can read the hashes ({count})",
             f"chmod 600 {path}",
         )
-    shown = f", mode {mode:04o}" if os.name != "nt" else ""
-    return Check(name, OK, f"{path}: {count}{shown}")
+    return Check(name, OK, f"{path}: {count}")
 
 
 def check_secrets_acl(

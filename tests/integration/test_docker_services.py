@@ -14,7 +14,6 @@ import json
 import queue
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +26,6 @@ from pathlib import Path
 import pytest
 
 from adeline_infra import mqtt
-from adeline_infra.backends import docker as dk
 
 from ..conftest import settings_from
 from ..docker_helpers import IMAGE, docker_env, remove_project
@@ -242,40 +240,4 @@ def test_engine_down_is_one_line_naming_docker(tmp_path: Path, where: str) -> No
         assert "Docker engine" in lines[0] and host in lines[0]
 
 
-@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (v1) not installed")
-def test_compose_file_is_valid_for_compose_v1(tmp_path: Path) -> None:
-    for profile in ([], ["--profile", "go2rtc"]):
-        result = subprocess.run(
-            ["docker-compose", "-f", str(ROOT / dk.COMPOSE_FILE), *profile, "config", "--services"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        assert "mosquitto" in result.stdout.split()
-        if profile:
-            assert set(result.stdout.split()) == {"mosquitto", "go2rtc"}
-
-
-@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (v1) not installed")
-def test_secure_override_is_valid_for_compose_v1(tmp_path: Path) -> None:
-    s = settings_from(
-        base_env(
-            tmp_path,
-            MQTT_ALLOW_ANONYMOUS="false",
-            MQTT_USE_TLS="true",
-            MQTT_TLS_REQUIRE_CLIENT_CERT="true",
-            MOSQUITTO_PASSWD_FILE=str(tmp_path / "auth" / "passwd"),
-            MQTT_TLS_DIR=str(tmp_path / "tls"),
-        )
-    )
-    override = tmp_path / dk.SECURE_OVERRIDE
-    override.write_text(json.dumps(dk.secure_override(s)), encoding="utf-8")
-    result = subprocess.run(
-        ["docker-compose", "-f", str(ROOT / dk.COMPOSE_FILE), "-f", str(override), "config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "/run/adeline/tls" in result.stdout and "$SYS/broker/uptime" in result.stdout
+# The compose-file validity tests, under Compose v2 and v1: test_docker_compose_versions.py

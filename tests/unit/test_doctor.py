@@ -197,7 +197,7 @@ def test_password_file(tmp_path: Path) -> None:
     if os.name != "nt":
         path.chmod(0o644)
         loose = doctor.check_password_file(s)
-        assert loose.status == doctor.WARN and "0644" in loose.detail and "chmod 600" in loose.fix
+        assert loose.status == doctor.WARN and "644" in loose.detail and "chmod 600" in loose.fix
 
 
 # --- ports, binary, go2rtc ----------------------------------------------------------------

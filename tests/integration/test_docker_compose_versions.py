@@ -1,0 +1,201 @@
+"""The Docker backend with Compose v2 and v1 on a real engine: the file is valid for both,
+errors name the service and image, a switch between them is never called "already running",
+a plugin that does not run falls back to v1 with a note.
+
+The integration_docker nox session runs every Docker test twice, DOCKER_COMPOSE=v2 (with CI's
+plugin folder as DOCKER_CONFIG) and DOCKER_COMPOSE=v1; the tests below that need both find the
+v2 plugin through ADELINE_COMPOSE_V2_CONFIG (or .ci/docker-v2) and skip without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adeline_infra.backends import docker as dk
+
+from ..conftest import settings_from
+from ..docker_helpers import IMAGE, docker_env, remove_project, unavailable
+from ..helpers import ROOT, base_env, free_port, inv
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+
+def _v2_config() -> Path | None:
+    folder = Path(os.environ.get("ADELINE_COMPOSE_V2_CONFIG") or ROOT / ".ci" / "docker-v2")
+    return folder if (folder / "cli-plugins" / "docker-compose").is_file() else None
+
+
+def _compose_commands() -> list[tuple[str, list[str], dict[str, str]]]:
+    """(name, argv, env) of each Compose this machine has."""
+    found = []
+    v2 = _v2_config()
+    docker = shutil.which("docker")
+    if docker and v2 is not None:
+        found.append(("v2", [docker, "compose"], {**os.environ, "DOCKER_CONFIG": str(v2)}))
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        found.append(("v1", [legacy], dict(os.environ)))
+    return found
+
+
+def _each_compose(name: str) -> tuple[list[str], dict[str, str]]:
+    for kind, argv, env in _compose_commands():
+        if kind == name:
+            return argv, env
+    unavailable(
+        f"Compose {name} is not installed"
+        + (" (sh .ci/install-compose-v2.sh .ci/docker-v2)" if name == "v2" else "")
+    )
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("kind", ["v2", "v1"])
+def test_compose_file_is_valid(kind: str) -> None:
+    argv, env = _each_compose(kind)
+    for profile in ([], ["--profile", "go2rtc"]):
+        result = subprocess.run(
+            [*argv, "-f", str(ROOT / dk.COMPOSE_FILE), *profile, "config", "--services"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        expected = {"mosquitto", "go2rtc"} if profile else {"mosquitto"}
+        assert set(result.stdout.split()) == expected
+
+
+@pytest.mark.parametrize("kind", ["v2", "v1"])
+def test_secure_override_is_valid(kind: str, tmp_path: Path) -> None:
+    argv, env = _each_compose(kind)
+    s = settings_from(
+        base_env(
+            tmp_path,
+            MQTT_ALLOW_ANONYMOUS="false",
+            MQTT_USE_TLS="true",
+            MQTT_TLS_REQUIRE_CLIENT_CERT="true",
+            MOSQUITTO_PASSWD_FILE=str(tmp_path / "auth" / "passwd"),
+            MQTT_TLS_DIR=str(tmp_path / "tls"),
+        )
+    )
+    override = tmp_path / dk.SECURE_OVERRIDE
+    override.write_text(json.dumps(dk.secure_override(s)), encoding="utf-8")
+    result = subprocess.run(
+        [*argv, "-f", str(ROOT / dk.COMPOSE_FILE), "-f", str(override), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/run/adeline/tls" in result.stdout and "$SYS/broker/uptime" in result.stdout
+
+
+# --- services.* -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def denv(engine: object, tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = docker_env(tmp_path)
+    try:
+        yield env
+    finally:
+        inv("services.clean", "--yes", env=env)
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+
+
+def _status(env: dict[str, str]) -> dict[str, object]:
+    result = inv("services.status", "--json", env=env)
+    return dict(json.loads(result.stdout))
+
+
+def test_an_unpullable_go2rtc_image_is_named_and_the_broker_still_starts(
+    denv: dict[str, str],
+) -> None:
+    image = "adeline-test/no-such-image:0"
+    env = dict(denv, GO2RTC_IMAGE=image, GO2RTC_RTSP_PORT=str(free_port()))
+    env["GO2RTC_API_URL"] = f"http://localhost:{free_port()}"
+    result = inv("services.up", "--with", "go2rtc", env=env, timeout=300)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "go2rtc" in lines[0] and image in lines[0] and "GO2RTC_IMAGE" in lines[0]
+    assert "broker" in lines[0]  # ... was started without it
+    # The broker the user asked for runs (the pull failure happened before anything started).
+    status = _status(denv)
+    assert status["running"] is True, status
+
+
+def test_uptime_comes_from_the_container_before_the_broker_publishes_its_own(
+    denv: dict[str, str],
+) -> None:
+    assert inv("services.up", env=denv, timeout=120).returncode == 0
+    started = time.monotonic()
+    # $SYS/broker/uptime is republished every 10 s: until then it says 0 (or a second).
+    deadline = started + 30
+    while True:
+        status = _status(denv)
+        uptime = status["uptime_s"]
+        assert isinstance(uptime, int)
+        if time.monotonic() - started >= 3:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.5)  # the condition is the passing of time itself
+    assert uptime >= 2, status
+
+
+def test_a_compose_switch_that_recreates_the_broker_is_not_already_running(
+    denv: dict[str, str],
+) -> None:
+    v2 = _v2_config()
+    if v2 is None or not shutil.which("docker-compose"):
+        unavailable("needs Compose v1 and the v2 plugin (sh .ci/install-compose-v2.sh)")
+    extras = dict(denv, GO2RTC_IMAGE=IMAGE, GO2RTC_RTSP_PORT=str(free_port()))
+    extras["GO2RTC_API_URL"] = f"http://localhost:{free_port()}"
+    v1_env = dict(extras, DOCKER_COMPOSE="v1")
+    assert inv("services.up", env=v1_env, timeout=120).returncode == 0
+    before = _status(v1_env)["detail"]
+    v2_env = dict(extras, DOCKER_COMPOSE="v2", DOCKER_CONFIG=str(v2))
+    result = inv("services.up", "--with", "go2rtc", env=v2_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    after = _status(v2_env)["detail"]
+    recreated = before["id"] != after["id"]  # type: ignore[index]
+    assert ("already running" in result.stdout) == (not recreated), (result.stdout, recreated)
+    assert inv("services.down", env=v2_env).returncode == 0
+
+
+def test_a_plugin_that_does_not_run_falls_back_to_v1_with_a_note(
+    denv: dict[str, str], tmp_path: Path
+) -> None:
+    if not shutil.which("docker-compose"):
+        unavailable("Compose v1 (docker-compose) is not installed")
+    config = tmp_path / "docker-config"
+    plugin = config / "cli-plugins" / "docker-compose"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")  # mode 0644: does not run
+    env = dict(denv, DOCKER_CONFIG=str(config), DOCKER_COMPOSE="auto")
+    result = inv("services.up", env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(notes) == 1 and str(plugin) in notes[0] and "v1" in notes[0], result.stderr
+    doctor = inv("doctor", "--json", env=env, timeout=120)
+    rows = {row["name"]: row for row in json.loads(doctor.stdout)["checks"]}
+    compose_row = rows["docker compose"]
+    assert "docker-compose" in compose_row["detail"] and str(plugin) in compose_row["detail"]
+
+
+def test_engine_down_is_one_line_for_doctor_too(tmp_path: Path) -> None:
+    host = f"tcp://127.0.0.1:{free_port()}"
+    env = base_env(tmp_path, BROKER_BACKEND="docker", DOCKER_HOST=host)
+    result = inv("doctor", "--json", env=env, timeout=120)
+    rows = {row["name"]: row for row in json.loads(result.stdout)["checks"]}
+    assert rows["docker engine"]["status"] == "fail"
+    assert host in rows["docker engine"]["detail"]
