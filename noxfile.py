@@ -94,17 +94,20 @@ def integration(session: nox.Session) -> None:
 
 
 _ENGINE_CHECK = (
-    "import subprocess;"
+    "import shutil, subprocess;"
     "from adeline_infra.backends.docker import engine_answers;"
-    "e = subprocess.run(['docker', 'context', 'inspect', '--format', '{{.Endpoints.docker.Host}}'],"
+    "d = shutil.which('docker');"
+    "e = d and subprocess.run([d, 'context', 'inspect', '--format', '{{.Endpoints.docker.Host}}'],"
     " capture_output=True, text=True).stdout.strip();"
     "print('engine:', 'yes' if engine_answers(timeout=2) else 'no', e or 'none')"
 )
+# CI's Compose v2 plugin folder (.ci/install-compose-v2.sh), used as DOCKER_CONFIG for the v2 run.
+COMPOSE_V2_CONFIG = Path(os.environ.get("ADELINE_COMPOSE_V2_CONFIG") or ROOT / ".ci" / "docker-v2")
 
 
 @nox.session
 def integration_docker(session: nox.Session) -> None:
-    """The same services.* tests on a real Docker engine (skips loudly without one)."""
+    """The services.* tests on a real Docker engine, under Compose v2 and v1 (skips loudly)."""
     session.install("-e", ".[test]")
     answer = session.run("python", "-c", _ENGINE_CHECK, silent=True) or ""
     required = os.environ.get("ADELINE_REQUIRE_DOCKER") == "1"
@@ -114,11 +117,25 @@ def integration_docker(session: nox.Session) -> None:
         if required:
             session.error(f"ADELINE_REQUIRE_DOCKER=1 but {reason}")
         session.skip(reason)
-    _tests(
-        session,
-        ["tests/integration", "-m", "docker", "-q"],
-        {"ADELINE_REQUIRE_DOCKER": "1" if required else "0"},
-    )
+    env = {
+        "ADELINE_REQUIRE_DOCKER": "1" if required else "0",
+        "ADELINE_COMPOSE_V2_CONFIG": str(COMPOSE_V2_CONFIG),
+    }
+    plugin = COMPOSE_V2_CONFIG / "cli-plugins" / "docker-compose"
+    runs: list[tuple[str, dict[str, str]]] = [("v1", {})]
+    if plugin.is_file():
+        runs.insert(0, ("v2", {"DOCKER_CONFIG": str(COMPOSE_V2_CONFIG)}))
+    elif required:
+        session.error(f"no Compose v2 plugin at {plugin}: sh .ci/install-compose-v2.sh")
+    else:
+        session.warn(f"Compose v2 run skipped: no plugin at {plugin} (.ci/install-compose-v2.sh)")
+    for kind, extra in runs:
+        session.log(f"Docker tests under Compose {kind} (DOCKER_COMPOSE={kind})")
+        _tests(
+            session,
+            ["tests/integration", "-m", "docker", "-q"],
+            {**env, **extra, "DOCKER_COMPOSE": kind},
+        )
 
 
 @nox.session

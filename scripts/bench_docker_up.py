@@ -1,14 +1,22 @@
-"""Benchmark: `inv services.up` (Docker backend) against the raw Compose sequence it replaces.
+"""Benchmark: `inv services.up` / `services.status` (Docker backend) against raw Compose.
 
-Both start the broker from "down" (container removed, data volume kept) and end when the broker
-answers an MQTT CONNECT with CONNACK through the published port:
+Under each Compose this machine has (v2 from CI's plugin folder, v1), from "down" (container
+removed, data volume kept) to a broker answering MQTT CONNECT with CONNACK:
 
-  raw:  `<compose> -f docker/adeline/docker-compose.mqtt.yml -p P up -d`, then CONNACK polling
-  inv:  `python -m invoke services.up` with BROKER_BACKEND=docker (process start to exit)
+  raw up:  `<compose> -f docker/adeline/docker-compose.mqtt.yml -p P up -d`, then CONNACK polling
+           (in this process: no interpreter start-up)
+  inv up:  `python -m invoke services.up` with BROKER_BACKEND=docker (process start to exit)
+  floor:   `python -m invoke --list` (what any `inv` call costs before a task runs)
+  target:  inv up - (floor + raw up) <= 0.100 s
 
-Each run uses its own compose projects and random ports, and removes them (volumes included)
-at the end. Needs a Docker engine and the broker image (.ci/start-docker.sh,
-.ci/build-mosquitto-image.sh). Usage: python scripts/bench_docker_up.py [--runs N] [--json]
+and, with the broker running:
+
+  status:  `python -m invoke services.status` against `<compose> -f ... -p P ps`; target <= 2x
+
+Medians of --runs alternating runs. Each run uses its own compose projects and random ports
+and removes them (volumes included). Needs a Docker engine and the broker image
+(.ci/start-docker.sh, .ci/build-mosquitto-image.sh); v2 needs .ci/install-compose-v2.sh.
+Usage: python scripts/bench_docker_up.py [--runs N] [--json] [--compose v2|v1]
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from adeline_infra import mqtt, procs  # noqa: E402
 from adeline_infra import settings as settings_mod  # noqa: E402
 from adeline_infra.backends import docker as dk  # noqa: E402
+
+V2_CONFIG = Path(os.environ.get("ADELINE_COMPOSE_V2_CONFIG") or ROOT / ".ci" / "docker-v2")
 
 
 def _free_port() -> int:
@@ -70,6 +80,12 @@ def _raw_up(compose: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def _timed(args: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    procs.run(args, env=env, timeout=120)
+    return time.perf_counter() - start
+
+
 def _inv(env: dict[str, str], *args: str) -> float:
     start = time.perf_counter()
     result = subprocess.run(
@@ -81,20 +97,30 @@ def _inv(env: dict[str, str], *args: str) -> float:
     return elapsed
 
 
-def bench(runs: int = 5) -> dict[str, object]:
-    """Median wall times (s) of both sequences, alternating, and their ratio."""
-    if not dk.engine_answers(timeout=2):
-        raise SystemExit("no Docker engine answers: start one (.ci/start-docker.sh)")
-    compose = list(dk.discover(os.environ.get("DOCKER_COMPOSE") or "auto").argv)
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def bench(kind: str, runs: int = 5) -> dict[str, object]:
+    """Median wall times (s) under Compose `kind` (v2 or v1), and the two targets."""
+    extra = {"DOCKER_COMPOSE": kind}
+    if kind == "v2":
+        extra["DOCKER_CONFIG"] = str(V2_CONFIG)
+    compose = list(dk.discover(kind, env={**os.environ, **extra}).argv)
     tag = secrets.token_hex(3)
-    raw_times: list[float] = []
-    inv_times: list[float] = []
+    raw_up: list[float] = []
+    inv_up: list[float] = []
+    raw_ps: list[float] = []
+    inv_status: list[float] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        raw_env = _env(tmp, f"adeline-bench-raw-{tag}")
-        inv_env = _env(tmp, f"adeline-bench-inv-{tag}")
+        raw_env = {**_env(tmp, f"adeline-bench-raw-{tag}"), **extra}
+        inv_env = {**_env(tmp, f"adeline-bench-inv-{tag}"), **extra}
         raw_args = dk.compose_args(
             compose, ROOT / dk.COMPOSE_FILE, raw_env["COMPOSE_PROJECT_NAME"], frozenset()
+        )
+        inv_ps = dk.compose_args(
+            compose, ROOT / dk.COMPOSE_FILE, inv_env["COMPOSE_PROJECT_NAME"], frozenset(), "ps"
         )
         try:
             # One warm-up each (creates the volumes and networks), not measured.
@@ -103,43 +129,75 @@ def bench(runs: int = 5) -> dict[str, object]:
             _inv(inv_env, "services.up")
             _inv(inv_env, "services.down")
             for _ in range(runs):
-                raw_times.append(_raw_up(compose, raw_env))
+                raw_up.append(_raw_up(compose, raw_env))
                 procs.run([*raw_args, "down"], env=raw_env, timeout=120)
-                inv_times.append(_inv(inv_env, "services.up"))
+                inv_up.append(_inv(inv_env, "services.up"))
+                raw_ps.append(_timed(inv_ps, inv_env))
+                inv_status.append(_inv(inv_env, "services.status"))
                 _inv(inv_env, "services.down")
         finally:
             procs.run([*raw_args, "down", "-v"], env=raw_env, check=False, timeout=120)
             _inv(inv_env, "services.clean", "--yes")
-        # The fixed cost of any `inv` call (interpreter + invoke + tasks.py), for the record.
-        floor = statistics.median(_inv(inv_env, "--list") for _ in range(runs))
-    raw_median, inv_median = statistics.median(raw_times), statistics.median(inv_times)
+        # The fixed cost of any `inv` call (interpreter + invoke + tasks.py).
+        floor = _median([_inv(inv_env, "--list") for _ in range(runs)])
+    up_overhead = _median(inv_up) - floor - _median(raw_up)
     return {
-        "compose": " ".join(Path(compose[0]).name.split() + compose[1:]),
+        "compose": f"{kind} ({' '.join([Path(compose[0]).name, *compose[1:]])})",
         "runs": runs,
-        "raw_compose_up_plus_connack_s": round(raw_median, 3),
-        "inv_services_up_s": round(inv_median, 3),
-        "ratio": round(inv_median / raw_median, 2),
-        "inv_list_floor_s": round(floor, 3),
-        "raw_all_s": [round(t, 3) for t in raw_times],
-        "inv_all_s": [round(t, 3) for t in inv_times],
+        "inv_list_floor_s": floor,
+        "raw_compose_up_plus_connack_s": _median(raw_up),
+        "inv_services_up_s": _median(inv_up),
+        "up_overhead_s": round(up_overhead, 3),
+        "up_ok": up_overhead <= 0.100,
+        "compose_ps_s": _median(raw_ps),
+        "inv_services_status_s": _median(inv_status),
+        "status_ratio": round(_median(inv_status) / _median(raw_ps), 2),
+        "status_ok": _median(inv_status) <= 2 * _median(raw_ps),
+        "raw_up_all_s": [round(t, 3) for t in raw_up],
+        "inv_up_all_s": [round(t, 3) for t in inv_up],
     }
+
+
+def available() -> list[str]:
+    kinds = []
+    if (V2_CONFIG / "cli-plugins" / "docker-compose").is_file() and procs.which("docker"):
+        kinds.append("v2")
+    if procs.which("docker-compose"):
+        kinds.append("v1")
+    return kinds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--compose", choices=["v2", "v1"], help="only this Compose")
     args = parser.parse_args()
-    result = bench(args.runs)
+    if not dk.engine_answers(timeout=2):
+        raise SystemExit("no Docker engine answers: start one (.ci/start-docker.sh)")
+    kinds = [args.compose] if args.compose else available()
+    results = [bench(kind, args.runs) for kind in kinds]
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(results, indent=2))
         return
-    print(f"compose: {result['compose']}, {result['runs']} runs, medians:")
-    print(f"  raw `compose up -d` + CONNACK poll : {result['raw_compose_up_plus_connack_s']:.3f} s")
-    print(f"  inv services.up (docker)           : {result['inv_services_up_s']:.3f} s")
-    print(f"  ratio                              : {result['ratio']:.2f}x (target <= 1.2x)")
-    floor = result["inv_list_floor_s"]
-    print(f"  (any `inv` call costs at least     : {floor:.3f} s, as `inv --list` does)")
+    for r in results:
+        print(f"compose {r['compose']}, {r['runs']} runs, medians:")
+        print(f"  inv --list (floor of any inv call)    : {r['inv_list_floor_s']:.3f} s")
+        print(
+            f"  raw `compose up -d` + CONNACK poll     : {r['raw_compose_up_plus_connack_s']:.3f} s"
+        )
+        print(f"  inv services.up (docker)               : {r['inv_services_up_s']:.3f} s")
+        verdict = "ok" if r["up_ok"] else "OVER"
+        print(
+            f"  up beyond floor + raw                  : {r['up_overhead_s']:+.3f} s"
+            f" (target <= 0.100: {verdict})"
+        )
+        print(f"  `compose ps`                           : {r['compose_ps_s']:.3f} s")
+        verdict = "ok" if r["status_ok"] else "OVER"
+        print(
+            f"  inv services.status (docker)           : {r['inv_services_status_s']:.3f} s"
+            f" = {r['status_ratio']:.2f}x (target <= 2x: {verdict})"
+        )
 
 
 if __name__ == "__main__":

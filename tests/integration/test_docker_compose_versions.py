@@ -69,8 +69,9 @@ def test_compose_file_is_valid(kind: str) -> None:
             env=env,
         )
         assert result.returncode == 0, result.stderr
-        expected = {"mosquitto", "go2rtc"} if profile else {"mosquitto"}
-        assert set(result.stdout.split()) == expected
+        services = set(result.stdout.split())
+        # v1 lists profiled services too; v2 only those of the active profiles.
+        assert services == {"mosquitto", "go2rtc"} if profile else "mosquitto" in services
 
 
 @pytest.mark.parametrize("kind", ["v2", "v1"])
