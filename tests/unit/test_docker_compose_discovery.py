@@ -109,3 +109,24 @@ def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     cache.write_text('{"key": "k", "version": "2.40.3"}', encoding="utf-8")
     assert compose_mod._cached(cache, "k") == "2.40.3"
     assert compose_mod._cached(cache, "other") is None
+
+
+@pytest.mark.parametrize(("raw", "value"), [("auto", "auto"), (" V2 ", "v2"), ("v1", "v1")])
+def test_docker_compose_setting(tmp_path: Path, raw: str, value: str) -> None:
+    from adeline_infra import settings as settings_mod
+
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("", encoding="utf-8")
+    environ = {"ADELINE_ENV_FILE": str(env_file), "DOCKER_COMPOSE": raw}
+    assert settings_mod.load(ROOT, environ=environ).docker_compose == value
+
+
+@pytest.mark.parametrize("raw", ["", "v3", "v2\nx", "v2\x00", "compose", "x" * 10000])
+def test_docker_compose_setting_refuses_other_values(tmp_path: Path, raw: str) -> None:
+    from adeline_infra import settings as settings_mod
+    from adeline_infra.errors import ConfigError
+
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^DOCKER_COMPOSE=.*expected auto or v2 or v1"):
+        settings_mod.load(ROOT, environ={"ADELINE_ENV_FILE": str(env_file), "DOCKER_COMPOSE": raw})
