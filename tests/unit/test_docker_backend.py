@@ -304,13 +304,15 @@ def test_importing_the_backend_loads_no_docker_sdk(tmp_path: Path) -> None:
 
 def test_engine_answers_is_false_when_nothing_is_there(tmp_path: Path) -> None:
     code = "from adeline_infra.backends.docker import engine_answers\nprint(engine_answers(2))\n"
+    # Python on Windows cannot start (sockets, random numbers) without SYSTEMROOT.
+    keep = {k: os.environ[k] for k in ("SYSTEMROOT",) if k in os.environ}
     for env in (
         {"DOCKER_HOST": "unix:///nonexistent.sock", "PATH": os.environ.get("PATH", "")},
         {"PATH": str(tmp_path)},  # no docker command at all
     ):
         out = subprocess.run(
             [sys.executable, "-c", code],
-            env={**env, "HOME": str(tmp_path)},
+            env={**env, "HOME": str(tmp_path), **keep},
             capture_output=True,
             text=True,
             timeout=30,
