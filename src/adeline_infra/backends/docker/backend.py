@@ -178,6 +178,16 @@ class DockerBackend(Backend):
         labels = [f"com.docker.compose.project={self.project}"]
         if service:
             labels.append(f"com.docker.compose.service={service}")
+            # One engine call instead of two (list, then inspect) in the usual case: the names
+            # Compose gives the service's first container (v2 `p-s-1`, v1 `p_s_1`), checked by
+            # their labels. Anything else (renamed, scaled, none) is listed by label.
+            named = self.engine.inspect(
+                [f"{self.project}-{service}-1", f"{self.project}_{service}_1"]
+            )
+            want = dict(label.split("=", 1) for label in labels)
+            mine = [c for c in named if all(c.labels.get(k) == v for k, v in want.items())]
+            if mine:
+                return mine
         return self.engine.containers(labels)
 
     def _recent_container(self) -> Container | None:
