@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import ipaddress
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
