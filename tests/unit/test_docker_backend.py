@@ -253,6 +253,16 @@ def test_compose_file_matches_the_settings_defaults() -> None:
             " unix:///var/run/docker.sock",
             r"refused this user.*docker. group",
         ),
+        (
+            'error during connect: Get "http://garbage:2375/v1.50/containers/json?all=1": dial'
+            " tcp: lookup garbage: no such host",
+            r"^the Docker engine is not answering \(dial tcp: lookup garbage: no such host\)",
+        ),
+        (
+            'Failed to initialize: unable to resolve docker endpoint: context "nope": context'
+            " not found: open /root/.docker/contexts/meta/x/meta.json: no such file",
+            r'^the docker context "nope" does not exist: choose one from `docker context ls`',
+        ),
         ("", r"failed to answer \(no output\)"),
         ("x" * 5000, r"failed to answer \(x{160}\.\.\.\)$"),
     ],

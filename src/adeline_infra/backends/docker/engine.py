@@ -94,6 +94,8 @@ class Container:
         ]
 
 
+_DURING_CONNECT = re.compile(r'error during connect: \w+ "[^"]*": (.*)$')
+_NO_CONTEXT = re.compile(r'context ("[^"]*"): context not found')
 _CANNOT_CONNECT = re.compile(r"Cannot connect to the Docker daemon at (\S+?)\.?(?:\s|$)")
 
 
@@ -106,15 +108,30 @@ def explain(stderr: str) -> InfraError:
             f"the Docker engine at {unreachable.group(1)} is not answering",
             hint=no_engine_hint() + "; check DOCKER_HOST and `docker context ls`",
         )
+    during = _DURING_CONNECT.search(text)
+    if during:  # the request's URL says nothing to the user: the reason after it does
+        return InfraError(
+            f"the Docker engine is not answering ({_clip(during.group(1))})",
+            hint=no_engine_hint() + "; check DOCKER_HOST and `docker context ls`",
+        )
+    context = _NO_CONTEXT.search(text)
+    if context:
+        return InfraError(
+            f"the docker context {context.group(1)} does not exist",
+            hint="choose one from `docker context ls` (DOCKER_CONTEXT or `docker context use`)",
+        )
     if "permission denied" in text.lower() and "docker" in text.lower():
         return InfraError(
             "the Docker engine refused this user (permission denied on its socket)",
             hint="add yourself to the `docker` group (then log in again), or use "
             "BROKER_BACKEND=native",
         )
-    text = procs.last_line(stderr) or "no output"
-    short = text[:160] + ("..." if len(text) > 160 else "")
-    return InfraError(f"the Docker engine failed to answer ({short})")
+    return InfraError(f"the Docker engine failed to answer ({_clip(procs.last_line(stderr))})")
+
+
+def _clip(text: str) -> str:
+    text = text or "no output"
+    return text[:160] + ("..." if len(text) > 160 else "")
 
 
 class Engine:
