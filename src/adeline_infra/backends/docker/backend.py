@@ -92,14 +92,15 @@ class DockerBackend(Backend):
         broker_config.check_required_files(self.settings)
 
     def _check_ports(self) -> None:
+        """The one port-busy line (`procs.port_busy_message`), naming the container that
+        publishes the port when it is one of the engine's (the OS only shows docker-proxy)."""
         s = self.settings
+        bind = getattr(s, "bind_address", None)
         for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
-            if procs.port_in_use(port):
-                by = self._publisher(port) or procs.port_owner(port) or "another program"
-                raise InfraError(
-                    f"port {port} is already in use by {by}",
-                    hint=f"stop it or choose another port with {var} in .env",
-                )
+            busy = procs.port_busy_message(port, var, bind=bind)
+            if busy:
+                publisher = self._publisher(port)
+                raise InfraError(f"{busy} ({publisher})" if publisher else busy)
 
     def _publisher(self, port: int) -> str | None:
         try:

@@ -209,13 +209,13 @@ class Engine:
         raise explain(result.stderr or "")
 
     def publishing(self, port: int) -> str | None:
-        """The running container that publishes host `port`, as `name (compose project P)`."""
+        """The running container that publishes host `port`, as `NAME of compose project P`."""
         fmt = '{{.Names}}\t{{.Label "com.docker.compose.project"}}'
         out = self.run("ps", "--filter", f"publish={port}", "--format", fmt, check=False).stdout
         for line in out.splitlines():
             name, _, project = line.partition("\t")
             if name:
-                return name + (f" (compose project {project})" if project else "")
+                return name + (f" of compose project {project}" if project else "")
         return None
 
     def volumes(self, labels: Sequence[str]) -> list[str]:
