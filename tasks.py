@@ -117,6 +117,8 @@ def up(
     console.out(
         f"MQTT broker {verb} at {s.endpoint} ({result.backend}, {result.ready_after:.2f} s)"
     )
+    if result.warning:
+        console.err(f"warning: {result.warning}")
 
 
 FORCE_HELP = (
@@ -181,10 +183,13 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
             ("state", state),
             ("healthy", console.mark(info["healthy"]) if info["running"] else "-"),
             ("endpoint", info["endpoint"]),
-            ("websockets", info["websockets"]),
+            ("websockets", info["websockets"] or "off (MQTT_WS_PORT=0)"),
+            ("bind address", info["bind_address"]),
             ("version", info["version"] or "-"),
             ("uptime", console.duration(info["uptime_s"])),
         ]
+        if info["local"]:
+            rows.append(("local (plaintext)", info["local"]))
         rows += [(k, v) for k, v in info["detail"].items() if v is not None]
         console.key_values("MQTT broker", rows)
         if "go2rtc" in info:
@@ -205,6 +210,8 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
             )
         if info["problem"]:
             console.err(info["problem"])
+    if info["warning"]:  # every time, JSON or not: the user accepted it, not forgot it
+        console.err(f"warning: {info['warning']}")
     if code:
         raise Exit(code=code)
 

@@ -1,14 +1,19 @@
-"""mosquitto.conf from settings: one renderer for both backends.
+"""mosquitto.conf from settings: one renderer for both backends, and the listeners it makes.
 
-The native backend writes it with host paths; the Docker backend with the paths the files have
-inside the container. Security follows the settings: `MQTT_ALLOW_ANONYMOUS=false` adds the
-password file, `MQTT_USE_TLS=true` makes the MQTT listener speak TLS.
+The native backend writes it with host paths and binds each listener to MQTT_BIND_ADDRESS; the
+Docker backend with the paths the files have inside the container, listening on the container's
+interfaces (Compose publishes the ports on MQTT_BIND_ADDRESS). Security follows the settings:
+`MQTT_ALLOW_ANONYMOUS=false` adds the password file (for every listener), `MQTT_USE_TLS=true`
+makes the MQTT and WebSockets listeners speak TLS with the same certificates and client
+certificate requirement; `MQTT_LOCAL_PORT` adds a plaintext MQTT listener on loopback only.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -28,6 +33,127 @@ class BrokerPaths:
     ca_file: PurePath | None = None
     cert_file: PurePath | None = None
     key_file: PurePath | None = None
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One door of the broker as seen from this machine: where, what protocol, how guarded."""
+
+    role: str  # "mqtt", "websockets" or "local"
+    variable: str  # the setting that names its port
+    protocol: str  # "mqtt" or "websockets"
+    port: int  # on the host
+    addresses: tuple[str, ...]  # bound on the host; "::" means every interface
+    tls: bool
+    client_cert: bool
+    anonymous: bool
+
+    @property
+    def scheme(self) -> str:
+        base = "ws" if self.protocol == "websockets" else "mqtt"
+        return base + ("s" if self.tls else "")
+
+    @property
+    def loopback_only(self) -> bool:
+        import ipaddress
+
+        return all(ipaddress.ip_address(a).is_loopback for a in self.addresses)
+
+    def describe(self) -> str:
+        """`mqtts 127.0.0.1, ::1 port 8883: TLS, password, client certificate`."""
+        auth = "anonymous allowed" if self.anonymous else "password"
+        parts = ["TLS" if self.tls else "plaintext", auth]
+        if self.tls:
+            parts.append("client certificate required" if self.client_cert else "no client cert")
+        where = ", ".join(self.addresses)
+        return f"{self.scheme}://{where} port {self.port}: {', '.join(parts)}"
+
+
+@functools.lru_cache(maxsize=1)
+def ipv6_loopback() -> bool:
+    """Does this OS have IPv6 loopback (::1)? Bound to see, since `socket.has_ipv6` only says
+    Python was built with IPv6, not that the kernel has it enabled."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def bind_addresses(settings: Settings) -> tuple[str, ...]:
+    """The host addresses MQTT_BIND_ADDRESS stands for: loopback is 127.0.0.1 (and ::1)."""
+    from .settings import LOOPBACK
+
+    if settings.bind_address == LOOPBACK:
+        return ("127.0.0.1", "::1") if ipv6_loopback() else ("127.0.0.1",)
+    return (settings.bind_address,)
+
+
+def loopback_addresses() -> tuple[str, ...]:
+    return ("127.0.0.1", "::1") if ipv6_loopback() else ("127.0.0.1",)
+
+
+def listeners(settings: Settings) -> list[Listener]:
+    """Every listener the settings ask for, as bound on this machine (both backends)."""
+    anonymous = settings.allow_anonymous
+    tls, cert = settings.use_tls, settings.use_tls and settings.tls_require_client_cert
+    addresses = bind_addresses(settings)
+    found = [
+        Listener(
+            "mqtt", "MQTT_BROKER_PORT", "mqtt", settings.mqtt_port, addresses, tls, cert, anonymous
+        )
+    ]
+    if settings.ws_port:
+        found.append(
+            Listener(
+                "websockets",
+                "MQTT_WS_PORT",
+                "websockets",
+                settings.ws_port,
+                addresses,
+                tls,
+                cert,
+                anonymous,
+            )
+        )
+    if settings.use_tls and settings.local_port:
+        found.append(
+            Listener(
+                "local",
+                "MQTT_LOCAL_PORT",
+                "mqtt",
+                settings.local_port,
+                loopback_addresses(),
+                False,
+                False,
+                anonymous,
+            )
+        )
+    return found
+
+
+def listener_problems(settings: Settings) -> list[tuple[Listener, str]]:
+    """What makes a listener unsafe, as (listener, why): doctor's failing rows."""
+    problems: list[tuple[Listener, str]] = []
+    found = listeners(settings)
+    by_role = {x.role: x for x in found}
+    for listener in found:
+        exposed = not listener.loopback_only
+        if exposed and listener.anonymous and not settings.expose_anonymous:
+            problems.append(
+                (listener, "anonymous beyond loopback without MQTT_EXPOSE_ANONYMOUS=true")
+            )
+        if exposed and not listener.tls and not listener.anonymous:
+            problems.append(
+                (listener, "takes passwords in plaintext beyond loopback: set MQTT_USE_TLS=true")
+            )
+    ws, mqtt = by_role.get("websockets"), by_role["mqtt"]
+    if ws is not None and ((mqtt.tls and not ws.tls) or (mqtt.client_cert and not ws.client_cert)):
+        problems.append((ws, "weaker than the MQTT listener (no TLS or no client certificate)"))
+    return problems
 
 
 def required_files(settings: Settings) -> dict[str, Path]:
@@ -141,15 +267,68 @@ def _p(path: PurePath) -> str:
     return path.as_posix()
 
 
+_LINE_BREAKS = (
+    "\n",
+    "\r",
+    "\x00",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1d",
+    "\x1e",
+    "\x85",
+    "\u2028",
+    "\u2029",
+)
+
+
+def _check_lines(lines: Sequence[str]) -> None:
+    """The second line of defence after settings' validation: a value holding a line break
+    would add its own configuration lines (e.g. `allow_anonymous true`), so refuse it."""
+    for line in lines:
+        if any(mark in line for mark in _LINE_BREAKS):
+            shown = line.split(" ", 1)[0] or "a value"
+            raise ConfigError(
+                f"refusing to write mosquitto.conf: the {shown} line holds a line break or NUL "
+                f"({line[:60]!r}): remove it from the setting it came from"
+            )
+
+
+def _listener_lines(
+    port: int, address: str | None, protocol: str, tls_lines: Sequence[str]
+) -> list[str]:
+    """One `listener` block. `address` None or "::": every interface (both IP families).
+
+    mosquitto 2.0.11 ignores the address of a WebSockets listener (upstream #2085, fixed in
+    2.0.12) unless `socket_domain` is given too, so it always is: seen with psutil here.
+    """
+    if address in (None, "::"):
+        lines = [f"listener {port}"]
+    else:
+        lines = [f"listener {port} {address}"]
+        if protocol == "websockets":
+            lines.append(f"socket_domain {'ipv6' if ':' in address else 'ipv4'}")
+    return [*lines, f"protocol {protocol}", *tls_lines, ""]
+
+
 def render(
     settings: Settings,
     paths: BrokerPaths,
     *,
     port: int,
     ws_port: int,
+    local_port: int | None = None,
+    addresses: Sequence[str] | None = None,
     run_as: str | None = None,
 ) -> str:
-    """The whole mosquitto.conf. `port`/`ws_port` are the ports inside the broker's network."""
+    """The whole mosquitto.conf.
+
+    `port`/`ws_port`/`local_port` are the ports inside the broker's network (`ws_port` is
+    ignored when MQTT_WS_PORT is 0, `local_port` unless TLS is on and MQTT_LOCAL_PORT set).
+    `addresses` are what the MQTT and WebSockets listeners bind to (None: every interface, as
+    in a container); the local listener binds to loopback only (every interface when
+    `addresses` is None: the container's port is published on loopback).
+    """
     lines = [
         "# Generated by adeline-infra from your settings (.env). Edits here are overwritten:",
         "# change .env instead and run `inv services.restart`.",
@@ -189,17 +368,28 @@ def render(
         # by reference, so a deeper queue costs little memory on a development broker.
         "max_queued_messages 100000",
         "",
-        f"listener {port}",
-        "protocol mqtt",
     ]
+    tls_lines: list[str] = []
     if settings.use_tls:
         if not (paths.ca_file and paths.cert_file and paths.key_file):
             raise ConfigError("MQTT_USE_TLS is true but no certificate paths were given")
-        lines += [
+        tls_lines = [
             f"cafile {_p(paths.ca_file)}",
             f"certfile {_p(paths.cert_file)}",
             f"keyfile {_p(paths.key_file)}",
             f"require_certificate {'true' if settings.tls_require_client_cert else 'false'}",
         ]
-    lines += ["", f"listener {ws_port}", "protocol websockets", ""]
+    bound: Sequence[str | None] = list(addresses) if addresses is not None else [None]
+    for address in bound:
+        lines += _listener_lines(port, address, "mqtt", tls_lines)
+    if settings.ws_port:
+        # The same certificates and client-certificate requirement: no weaker side door.
+        for address in bound:
+            lines += _listener_lines(ws_port, address, "websockets", tls_lines)
+    if settings.use_tls and settings.local_port and local_port:
+        local: Sequence[str | None] = loopback_addresses() if addresses is not None else [None]
+        lines.append("# MQTT_LOCAL_PORT: plaintext, loopback only, same login")
+        for address in local:
+            lines += _listener_lines(local_port, address, "mqtt", [])
+    _check_lines(lines)
     return "\n".join(lines)

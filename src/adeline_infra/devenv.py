@@ -27,8 +27,10 @@ def connection_help(settings: Settings) -> list[str]:
     lines = [
         "",
         f"  MQTT        {settings.endpoint}",
-        f"  WebSockets  ws://{settings.mqtt_host}:{settings.ws_port}",
+        f"  WebSockets  {settings.websockets_url or 'off (MQTT_WS_PORT=0)'}",
     ]
+    if settings.use_tls and settings.local_port:
+        lines.append(f"  local       mqtt://127.0.0.1:{settings.local_port} (plaintext, loopback)")
     if settings.username:
         lines.append(f"  user        {settings.username} (password in .env)")
     if settings.use_tls:

@@ -31,6 +31,7 @@ class UpResult:
     already_running: bool
     ready_after: float  # seconds from the call to CONNACK
     managed: bool = True  # False: an external broker we only waited for
+    warning: str | None = None  # e.g. an accepted anonymous broker beyond loopback
 
 
 def up(
@@ -46,6 +47,9 @@ def up(
     Holds the state folder's lock throughout: a second `up`, `down` or `clean` waits for it and
     then acts on what this one left.
     """
+    from .settings import check_exposure
+
+    check_exposure(settings)  # before anything starts: exit 2 naming both settings
     start = time.monotonic()
     with _lock(settings, "services.up", waiting):
         return _up(settings, timeout, extras, backend or resolve(settings)[0], start)
@@ -63,8 +67,14 @@ def _up(
     already = already and not backend.recreated
     result = mqtt.wait_ready(settings, timeout, alive=backend.alive)
     if result.ok:
+        from .settings import exposure_warning
+
         return UpResult(
-            backend.name, already and backend.managed, time.monotonic() - start, backend.managed
+            backend.name,
+            already and backend.managed,
+            time.monotonic() - start,
+            backend.managed,
+            warning=exposure_warning(settings),
         )
     if result.refused:
         raise result.error(settings)
@@ -137,6 +147,8 @@ def status(settings: Settings, backend: Backend | None = None) -> tuple[dict[str
 
 
 def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[dict[str, Any], int]:
+    from .settings import exposure_warning
+
     state = backend.state()
     info: dict[str, Any] = {
         "backend": backend.name,
@@ -144,7 +156,12 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[d
         "running": state.running,
         "healthy": False,
         "endpoint": settings.endpoint,
-        "websockets": f"ws://{settings.mqtt_host}:{settings.ws_port}",
+        "websockets": settings.websockets_url,
+        "local": f"mqtt://127.0.0.1:{settings.local_port}"
+        if settings.use_tls and settings.local_port
+        else None,
+        "bind_address": settings.bind_address,
+        "warning": exposure_warning(settings),
         "version": None,
         "uptime_s": None,
         "detail": state.detail,

@@ -12,7 +12,11 @@ value came from and what is expected (exit code 2, one line, no traceback).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import math
 import os
+import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,48 @@ def _port(raw: str) -> int:
     if not 1 <= value <= 65535:
         raise ValueError("a port number from 1 to 65535")
     return value
+
+
+def _port_or_off(raw: str) -> int:
+    """A port, or 0 for "this listener is off"."""
+    if raw.strip() == "0":
+        return 0
+    try:
+        return _port(raw)
+    except ValueError:
+        raise ValueError("a port number from 1 to 65535, or 0 to turn it off") from None
+
+
+def _opt_port(raw: str) -> int | None:
+    """Empty (off) or a port."""
+    if not raw.strip():
+        return None
+    try:
+        return _port(raw)
+    except ValueError:
+        raise ValueError("empty (off) or a port number from 1 to 65535") from None
+
+
+LOOPBACK = "loopback"
+_LOOPBACK_NAMES = {"", "loopback", "localhost"}
+
+
+def _bind_address(raw: str) -> str:
+    """`loopback` (127.0.0.1 and ::1), or one IP address (0.0.0.0 / :: for every interface).
+
+    Host names are refused on purpose: what a name resolves to can change under the broker.
+    """
+    value = raw.strip().lower()
+    if value in _LOOPBACK_NAMES:
+        return LOOPBACK
+    try:
+        address = ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        raise ValueError(
+            "loopback, 0.0.0.0 (every IPv4 interface), :: (every interface) or one IP "
+            "address of this machine"
+        ) from None
+    return str(address)
 
 
 def _bool(raw: str) -> bool:
@@ -68,13 +114,17 @@ def _opt_str(raw: str) -> str | None:
     return raw or None
 
 
+MAX_SECONDS = 3600.0
+
+
 def _positive_float(raw: str) -> float:
+    expected = f"a positive number of seconds (at most {MAX_SECONDS:g})"
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError("a positive number of seconds") from None
-    if value <= 0:
-        raise ValueError("a positive number of seconds")
+        raise ValueError(expected) from None
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:  # nan, inf, 0, -1, 1e309
+        raise ValueError(expected)
     return value
 
 
@@ -99,24 +149,40 @@ def _megabytes(raw: str) -> int:
     return value
 
 
+_HOST_RE = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
+
+
 def _host(raw: str) -> str:
     value = raw.strip()
-    if not value or any(c.isspace() for c in value):
+    # It reaches command lines (e.g. the printed mosquitto_sub hint): no leading '-'.
+    if not value or len(value) > 253 or value.startswith("-") or not _HOST_RE.match(value):
         raise ValueError("a host name or IP address")
     return value
 
 
 def _url(raw: str) -> str:
+    from urllib.parse import urlparse
+
     value = raw.strip()
-    if not value.startswith(("http://", "https://")):
+    if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
         raise ValueError("an http:// or https:// URL")
+    try:
+        parsed = urlparse(value)
+        parsed.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        raise ValueError("an http:// or https:// URL with a port from 1 to 65535") from None
+    if not parsed.hostname:
+        raise ValueError("an http:// or https:// URL with a host")
     return value.rstrip("/")
 
 
 def _topic(raw: str) -> str:
+    """A topic we publish or subscribe to exactly: no wildcards, no empty levels at the ends."""
     value = raw.strip()
     if not value or "+" in value or "#" in value:
-        raise ValueError("an MQTT topic without wildcards")
+        raise ValueError("an MQTT topic without wildcards (+ or #)")
+    if len(value.encode("utf-8")) > 65535:
+        raise ValueError("an MQTT topic of at most 65535 bytes")
     return value
 
 
@@ -126,8 +192,65 @@ def _opt_path(raw: str) -> str | None:
     return raw.strip() or None
 
 
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _names(raw: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in raw.replace(";", ",").split(",") if part.strip())
+    names = tuple(part.strip() for part in raw.replace(";", ",").split(",") if part.strip())
+    for name in names:
+        if not _IDENT_RE.match(name):
+            # Each becomes the environment variable NAME_ENABLED.
+            raise ValueError(f"comma-separated names of letters, digits and '_' (not {name!r})")
+    return names
+
+
+def _module(raw: str) -> str:
+    value = raw.strip()
+    if not all(_IDENT_RE.match(part) for part in value.split(".")):
+        raise ValueError("a Python module name such as adeline or my_pkg.main")
+    return value
+
+
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+
+
+def _file_name(raw: str) -> str:
+    value = raw.strip()
+    if not _FILE_NAME_RE.match(value) or len(value) > 200:
+        # It names files NAME.crt/NAME.key inside MQTT_TLS_DIR: no '/', no '..'.
+        raise ValueError("a name of letters, digits, '.', '_' or '-' (no '/')")
+    return value
+
+
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+
+
+def _image(raw: str) -> str:
+    value = raw.strip()
+    if not _IMAGE_RE.match(value) or len(value) > 255:
+        # It reaches the compose command's environment and `docker` command lines.
+        raise ValueError("an image reference such as eclipse-mosquitto:2.0")
+    return value
+
+
+def _path(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("a path (empty is not one)")
+    return raw
+
+
+# Control characters (newline, carriage return, NUL, escape, ...) and the Unicode line breaks.
+# No setting needs one, and in a path or name they end up inside mosquitto.conf, compose's
+# environment or a command line, where a line break is a new configuration line.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def control_character(value: str) -> str | None:
+    """The first control character or line break in `value`, shown escaped; None when clean."""
+    for char in value:
+        if char in _LINE_BREAKS or unicodedata.category(char) == "Cc":
+            return repr(char)[1:-1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -165,7 +288,37 @@ VARIABLES: tuple[Variable, ...] = (
         _port,
         "MQTT port of the broker (TLS when MQTT_USE_TLS is true).",
     ),
-    Variable("MQTT_WS_PORT", "ws_port", "9001", _port, "MQTT over WebSockets port."),
+    Variable(
+        "MQTT_WS_PORT",
+        "ws_port",
+        "9001",
+        _port_or_off,
+        "MQTT over WebSockets port (wss:// when MQTT_USE_TLS is true); 0 turns it off.",
+    ),
+    Variable(
+        "MQTT_BIND_ADDRESS",
+        "bind_address",
+        "loopback",
+        _bind_address,
+        "Where the broker listens: loopback (127.0.0.1 and ::1, this machine only), 0.0.0.0 "
+        "(every IPv4 interface), :: (every interface) or one IP address of this machine.",
+    ),
+    Variable(
+        "MQTT_EXPOSE_ANONYMOUS",
+        "expose_anonymous",
+        "false",
+        _bool,
+        "true: accept an anonymous broker beyond loopback (anyone on the network may "
+        "read and command the pipeline); every services.up/status and doctor warns.",
+    ),
+    Variable(
+        "MQTT_LOCAL_PORT",
+        "local_port",
+        "",
+        _opt_port,
+        "With MQTT_USE_TLS=true: an extra plaintext MQTT port on loopback only, same login, "
+        "for a client on this machine without TLS (empty: none).",
+    ),
     Variable("MQTT_USERNAME", "username", "", _opt_str, "User name clients log in with."),
     Variable(
         "MQTT_PASSWORD", "password", "", _opt_str, "Password clients log in with.", secret=True
@@ -188,7 +341,7 @@ VARIABLES: tuple[Variable, ...] = (
         "MQTT_TLS_DIR",
         "tls_dir",
         "secrets/tls",
-        _str,
+        _path,
         "Folder of ca.crt, server.crt/.key and client certificates (git-ignored).",
     ),
     Variable(
@@ -202,14 +355,14 @@ VARIABLES: tuple[Variable, ...] = (
         "MQTT_TLS_CLIENT_NAME",
         "tls_client_name",
         "client",
-        _str,
+        _file_name,
         "Client certificate (NAME.crt/NAME.key in MQTT_TLS_DIR) our tools present.",
     ),
     Variable(
         "MOSQUITTO_PASSWD_FILE",
         "passwd_file",
         "secrets/passwd",
-        _str,
+        _path,
         "Mosquitto password file (git-ignored).",
     ),
     Variable(
@@ -245,14 +398,14 @@ VARIABLES: tuple[Variable, ...] = (
         "ADELINE_STATE_DIR",
         "state_dir",
         ".state",
-        _str,
+        _path,
         "Runtime state of the native broker: config, pid, data, log (git-ignored).",
     ),
     Variable(
         "MOSQUITTO_IMAGE",
         "mosquitto_image",
         "eclipse-mosquitto:2.0",
-        _str,
+        _image,
         "Image of the Docker backend's broker.",
     ),
     Variable(
@@ -339,7 +492,7 @@ VARIABLES: tuple[Variable, ...] = (
         "PIPELINE_MODULE",
         "pipeline_module",
         "adeline",
-        _str,
+        _module,
         "Module pipeline.run starts with `python -m`.",
     ),
     Variable(
@@ -365,7 +518,10 @@ class Settings:
     backend: str
     mqtt_host: str
     mqtt_port: int
-    ws_port: int
+    ws_port: int  # 0: no WebSockets listener
+    bind_address: str  # LOOPBACK, or an IP address
+    expose_anonymous: bool
+    local_port: int | None
     username: str | None
     password: str | None = field(repr=False)
     allow_anonymous: bool
@@ -401,6 +557,22 @@ class Settings:
     def endpoint(self) -> str:
         scheme = "mqtts" if self.use_tls else "mqtt"
         return f"{scheme}://{self.mqtt_host}:{self.mqtt_port}"
+
+    @property
+    def loopback_only(self) -> bool:
+        """Does every listener bind to loopback addresses only?"""
+        if self.bind_address == LOOPBACK:
+            return True
+        return ipaddress.ip_address(self.bind_address).is_loopback
+
+    @property
+    def websockets_url(self) -> str | None:
+        """ws:// or wss:// (TLS on), None with MQTT_WS_PORT=0."""
+        if not self.ws_port:
+            return None
+        scheme = "wss" if self.use_tls else "ws"
+        host = f"[{self.mqtt_host}]" if ":" in self.mqtt_host else self.mqtt_host
+        return f"{scheme}://{host}:{self.ws_port}"
 
     @property
     def ca_file(self) -> Path:
@@ -484,6 +656,13 @@ def load(
             source = pipeline.source(var.name, _display(pipeline.path, root_path))
         else:
             raw, source = var.default, "the default"
+        bad = control_character(raw)
+        if bad is not None:
+            shown = "<hidden>" if var.secret else repr(raw)
+            raise ConfigError(
+                f"{var.name}={shown} (from {source}) contains a control character ({bad}): "
+                "remove it (no setting may hold a line break, NUL or other control character)"
+            )
         try:
             values[var.attr] = var.parse(raw)
         except ValueError as exc:
@@ -498,11 +677,7 @@ def load(
             continue
         path = Path(values[attr]).expanduser()
         values[attr] = path if path.is_absolute() else root_path / path
-    if values["ws_port"] == values["mqtt_port"]:
-        raise ConfigError(
-            f"MQTT_WS_PORT and MQTT_BROKER_PORT are both {values['mqtt_port']}: "
-            "give the WebSockets listener its own port"
-        )
+    _check_ports(values)
     if bool(values["username"]) != bool(values["password"]):
         missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
         raise ConfigError(
@@ -529,6 +704,52 @@ def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfi
     path = Path(named).expanduser()
     path = path if path.is_absolute() else root / path
     return pipeline_config.read(path, _display(path, root))
+
+
+def _check_ports(values: Mapping[str, Any]) -> None:
+    ports = [
+        ("MQTT_BROKER_PORT", values["mqtt_port"]),
+        ("MQTT_WS_PORT", values["ws_port"]),
+        ("MQTT_LOCAL_PORT", values["local_port"]),
+    ]
+    used = [(name, port) for name, port in ports if port]
+    for i, (name, port) in enumerate(used):
+        for other, other_port in used[:i]:
+            if port == other_port:
+                raise ConfigError(
+                    f"{name} and {other} are both {port}: give each listener its own port"
+                )
+    if values["local_port"] and not values["use_tls"]:
+        raise ConfigError(
+            "MQTT_LOCAL_PORT is set but MQTT_USE_TLS is false: the MQTT port already speaks "
+            "plaintext, so leave MQTT_LOCAL_PORT empty (it is a loopback door beside TLS)"
+        )
+
+
+def check_exposure(settings: Settings) -> None:
+    """Binding beyond loopback with anonymous access needs MQTT_EXPOSE_ANONYMOUS=true (exit 2).
+
+    Checked by `services.up` (and reported by doctor), not by `load()`: the tasks that fix it,
+    such as `auth.add-user`, must still run.
+    """
+    if settings.allow_anonymous and not settings.loopback_only and not settings.expose_anonymous:
+        raise ConfigError(
+            f"MQTT_BIND_ADDRESS={settings.bind_address} with MQTT_ALLOW_ANONYMOUS=true would let "
+            "anyone on the network read the detections and command the pipeline: set "
+            "MQTT_ALLOW_ANONYMOUS=false (`inv auth.add-user NAME`), bind to loopback, or accept "
+            "it with MQTT_EXPOSE_ANONYMOUS=true"
+        )
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """The warning an accepted anonymous broker beyond loopback earns at every look."""
+    if settings.allow_anonymous and not settings.loopback_only:
+        return (
+            f"the broker is anonymous and listens on {settings.bind_address} "
+            "(MQTT_EXPOSE_ANONYMOUS=true): anyone who reaches this machine can read the "
+            "detections and command the pipeline"
+        )
+    return None
 
 
 def _display(path: Path, root: Path) -> str:

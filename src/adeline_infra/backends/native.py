@@ -281,6 +281,7 @@ class NativeBackend(Backend):
             "create_time": create_time,
             "port": self.settings.mqtt_port,
             "ws_port": self.settings.ws_port,
+            "local_port": self.settings.local_port,
         }
         if adopted:
             record["adopted"] = True
@@ -305,6 +306,7 @@ class NativeBackend(Backend):
             "pid": record["pid"],
             "port": record.get("port"),
             "ws_port": record.get("ws_port"),
+            "local_port": record.get("local_port"),
             "config": str(self.conf),
             "log": str(self.log),
             "data": str(self.data),
@@ -340,7 +342,15 @@ class NativeBackend(Backend):
         paths = broker_paths(s, self.dir, self.data)
         # As root, mosquitto would drop to the `mosquitto` user and then fail to write the
         # data folder (losing retained messages, exit 0) or read the secrets: stay who we are.
-        return broker_config.render(s, paths, port=s.mqtt_port, ws_port=s.ws_port, run_as=run_as)
+        return broker_config.render(
+            s,
+            paths,
+            port=s.mqtt_port,
+            ws_port=s.ws_port,
+            local_port=s.local_port,
+            addresses=broker_config.bind_addresses(s),
+            run_as=run_as,
+        )
 
     def start(self, *, extras: frozenset[str] = frozenset()) -> None:
         """Start mosquitto unless ours runs (an orphan of ours is adopted). The caller holds the
@@ -362,9 +372,9 @@ class NativeBackend(Backend):
         # mosquitto 2.0.16+ warns about secrets others can read (later versions refuse them),
         # e.g. a password file made by `mosquitto_passwd`, which writes mode 0644.
         broker_config.tighten_modes(secrets)
-        bind = getattr(s, "bind_address", None)
-        for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
-            busy = procs.port_busy_message(port, var, bind=bind)
+        for listener in broker_config.listeners(s):  # MQTT, WebSockets (unless 0), local
+            bind = None if listener.loopback_only else listener.addresses[0]
+            busy = procs.port_busy_message(listener.port, listener.variable, bind=bind)
             if busy:
                 raise InfraError(busy)
         try:
