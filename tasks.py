@@ -72,9 +72,25 @@ def _usage_errors_exit_2() -> None:
             original(self)
         except ParseError as exc:
             raise Exit(str(exc), code=2) from None
+        except ValueError as exc:  # invoke casts `--days x` with int(): not a ParseError
+            raise Exit(_cast_error(str(exc)), code=2) from None
 
     parse_tasks.adeline_wrapped = True  # type: ignore[attr-defined]
     Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+def _cast_error(message: str) -> str:
+    """`invalid literal for int() with base 10: 'x'` -> `error: --days 'x' is not a number`."""
+    import re
+
+    match = re.search(r": '(.*)'$", message)
+    value = match.group(1) if match else ""
+    args = sys.argv[1:]
+    option = next(
+        (args[i - 1] for i in range(len(args) - 1, 0, -1) if args[i] == value), "an option"
+    )
+    kind = "a whole number" if "int()" in message else "a number"
+    return f"error: {option} {value!r} is not valid: expected {kind} (see `inv --help TASK`)"
 
 
 _usage_errors_exit_2()
@@ -100,8 +116,9 @@ def up(
     c: Context, timeout: float = 15.0, with_: list[str] | None = None, backend: str | None = None
 ) -> None:
     """Start the MQTT broker and wait until it answers (no-op when it already runs)."""
-    from adeline_infra import console, services
+    from adeline_infra import cli, console, services
 
+    cli.seconds("timeout", timeout)
     s = load_settings(BROKER_BACKEND=backend)
     extras = frozenset(with_ or ()) | (frozenset({"go2rtc"}) if s.go2rtc_enabled else frozenset())
     doing = "Starting the MQTT broker" if s.backend != "external" else "Waiting for the broker"
@@ -151,8 +168,9 @@ def restart(
     c: Context, timeout: float = 15.0, backend: str | None = None, force: bool = False
 ) -> None:
     """Stop and start the MQTT broker, applying the current .env (data kept)."""
-    from adeline_infra import console, services
+    from adeline_infra import cli, console, services
 
+    cli.seconds("timeout", timeout)  # before the stop, not after it
     s = load_settings(BROKER_BACKEND=backend)
     extras = frozenset({"go2rtc"}) if s.go2rtc_enabled else frozenset()
     with console.spinner(f"Restarting the MQTT broker at {s.endpoint} ...") as say:
@@ -226,8 +244,9 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
 @friendly
 def logs(c: Context, tail: int = 50, follow: bool = False, backend: str | None = None) -> None:
     """Show the broker's log (-f to follow it; Ctrl+C ends cleanly)."""
-    from adeline_infra import console, services
+    from adeline_infra import cli, console, services
 
+    cli.count("tail", tail)
     s = load_settings(BROKER_BACKEND=backend)
     printed = False
     try:
@@ -404,8 +423,9 @@ def client(
 def check(c: Context, json: bool = False, days: int = 30) -> None:
     """Show the certificates (subject, SANs, expiry); exit 1 if expiring or not for the host."""
     from adeline_infra import certs as certs_mod
-    from adeline_infra import console
+    from adeline_infra import cli, console
 
+    cli.count("days", days, maximum=36500)
     s = load_settings()
     result = certs_mod.check(s.tls_dir, s.mqtt_host, client_name=s.tls_client_name, warn_days=days)
     if json:
@@ -445,8 +465,9 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
 @friendly
 def dev(c: Context, timeout: float = 15.0) -> None:
     """Set up for development: .env from .env.example if missing, broker up, how to connect."""
-    from adeline_infra import console, devenv
+    from adeline_infra import cli, console, devenv
 
+    cli.seconds("timeout", timeout)
     created = devenv.ensure_env_file(ROOT)
     if created:
         console.out(f"created {created.name} from .env.example (edit it to change settings)")
@@ -504,11 +525,12 @@ def monitor_status(
     c: Context, json: bool = False, watch: bool = False, interval: float = 2.0, follow: bool = False
 ) -> None:
     """One look at the broker ($SYS: version, uptime, clients, load) and the pipeline's status."""
-    from adeline_infra import console, monitor
+    from adeline_infra import cli, console, monitor
     from adeline_infra.errors import ConfigError
 
     if watch and follow:
         raise ConfigError("--watch and --follow do not go together: choose one")
+    cli.seconds("interval", interval)
     s = load_settings()
     if follow:
         monitor.follow(s, as_json=json, note=console.err)
@@ -540,8 +562,10 @@ def monitor_data(
     timeout: float = 0.0,
 ) -> None:
     """Tail the pipeline's detections (TOPIC_DETECTIONS) until Ctrl+C; totals per class at exit."""
-    from adeline_infra import console, monitor
+    from adeline_infra import cli, console, monitor
 
+    cli.count("count", count)
+    cli.seconds("timeout", timeout, zero_ok=True)
     s = load_settings()
     say = console.err if json else console.out
     topics = s.topic_detections + (f" and {s.topic_metrics}" if metrics else "")
@@ -575,8 +599,9 @@ def monitor_broker(
     c: Context, json: bool = False, watch: bool = False, interval: float = 2.0
 ) -> None:
     """The broker's whole $SYS tree: one snapshot, or a live dashboard with --watch."""
-    from adeline_infra import console, monitor
+    from adeline_infra import cli, console, monitor
 
+    cli.seconds("interval", interval)
     s = load_settings()
     if watch:
         monitor.watch(s, broker_tree=True, interval=interval, as_json=json)
@@ -599,8 +624,9 @@ CONTROL_HELP = {
 
 
 def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
-    from adeline_infra import console, control, monitor
+    from adeline_infra import cli, console, control, monitor
 
+    cli.seconds("timeout", timeout)
     s = load_settings()
     result = control.send(s, command, wait=wait, timeout=timeout)
     if json:

@@ -21,3 +21,34 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+# Task options (invoke gives them typed, but any number: nan, inf, -1, 1e308 all parse).
+MAX_SECONDS = 7 * 24 * 3600.0  # past this, time.monotonic() + timeout overflows nothing, but
+# a wait of a week is a typo; `time.sleep`/`threading.Event.wait` fail on 1e308 (OverflowError).
+
+
+def seconds(option: str, value: float, *, zero_ok: bool = False) -> float:
+    """A task's seconds option: finite, positive (or 0 when it means "none"), at most a week.
+
+    Raises ConfigError (exit 2) naming the option.
+    """
+    import math
+
+    from .errors import ConfigError
+
+    low = "0" if zero_ok else "more than 0"
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        raise ConfigError(f"--{option} {value:g} is not valid: expected {low} to {MAX_SECONDS:g} s")
+    if value > MAX_SECONDS:
+        raise ConfigError(f"--{option} {value:g} is not valid: expected {low} to {MAX_SECONDS:g} s")
+    return value
+
+
+def count(option: str, value: int, *, minimum: int = 0, maximum: int = 10**9) -> int:
+    """A task's count option within [minimum, maximum]; ConfigError (exit 2) naming it."""
+    from .errors import ConfigError
+
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"--{option} {value} is not valid: expected {minimum} to {maximum}")
+    return value

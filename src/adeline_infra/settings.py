@@ -677,6 +677,8 @@ def load(
             continue
         path = Path(values[attr]).expanduser()
         values[attr] = path if path.is_absolute() else root_path / path
+    for var_name in ("ADELINE_STATE_DIR", "MQTT_TLS_DIR"):
+        _check_folder(var_name, values[BY_NAME[var_name].attr], sources[var_name])
     _check_ports(values)
     if bool(values["username"]) != bool(values["password"]):
         missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
@@ -704,6 +706,24 @@ def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfi
     path = Path(named).expanduser()
     path = path if path.is_absolute() else root / path
     return pipeline_config.read(path, _display(path, root))
+
+
+def _check_folder(name: str, path: Path, source: str) -> None:
+    """A folder setting must be a folder, or creatable: not a file, not under a file, not a
+    dangling symlink (each seen ending in a traceback from mkdir or unlink)."""
+    problem = None
+    if path.is_symlink() and not path.exists():
+        problem = "is a symbolic link to nothing"
+    else:
+        for part in (path, *path.parents):
+            if part.exists():
+                if not part.is_dir():
+                    problem = "is a file" if part == path else f"is under the file {part}"
+                break
+    if problem:
+        raise ConfigError(
+            f"{name}={str(path)!r} (from {source}) is not valid: it {problem}, expected a folder"
+        )
 
 
 def _check_ports(values: Mapping[str, Any]) -> None:

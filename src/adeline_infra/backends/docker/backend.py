@@ -24,6 +24,7 @@ from .compose import (
     COMPOSE_FILE,
     EXTRAS,
     SERVICE,
+    WS_COMPOSE_FILE,
     Compose,
     compose_args,
     compose_env,
@@ -94,10 +95,10 @@ class DockerBackend(Backend):
     def _check_ports(self) -> None:
         """The one port-busy line (`procs.port_busy_message`), naming the container that
         publishes the port when it is one of the engine's (the OS only shows docker-proxy)."""
-        s = self.settings
-        bind = getattr(s, "bind_address", None)
-        for port, var in ((s.mqtt_port, "MQTT_BROKER_PORT"), (s.ws_port, "MQTT_WS_PORT")):
-            busy = procs.port_busy_message(port, var, bind=bind)
+        for listener in broker_config.listeners(self.settings):
+            port = listener.port
+            bind = None if listener.loopback_only else listener.addresses[0]
+            busy = procs.port_busy_message(port, listener.variable, bind=bind)
             if busy:
                 publisher = self._publisher(port)
                 raise InfraError(f"{busy} ({publisher})" if publisher else busy)
@@ -262,7 +263,8 @@ class DockerBackend(Backend):
         timeout: float = 120,
         env: Mapping[str, str] | None = None,
     ) -> Any:
-        overrides = [self.override] if self.override.is_file() else []
+        ws = [self.settings.root / WS_COMPOSE_FILE] if self.settings.ws_port else []
+        overrides = ws + ([self.override] if self.override.is_file() else [])
         args = compose_args(
             self.compose_command().argv,
             self.compose_file,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import broker_config
 from ...files import write_atomic
-from .compose import SERVICE
+from .compose import SERVICE, publish_address
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -29,6 +29,7 @@ SECURE_OVERRIDE = "compose.secure.yml"
 # Where things live inside the container (the image's layout, as in eclipse-mosquitto).
 CONTAINER_PORT = 1883
 CONTAINER_WS_PORT = 9001
+CONTAINER_LOCAL_PORT = 1884  # MQTT_LOCAL_PORT's listener, published on 127.0.0.1 only
 CONTAINER_DATA = PurePosixPath("/mosquitto/data")
 CONTAINER_CONFIG = PurePosixPath("/mosquitto/config/mosquitto.conf")
 # The secure broker: the host folders of the password file and of the TLS files are mounted
@@ -53,7 +54,13 @@ def render_config(settings: Settings) -> str:
         cert_file=CONTAINER_SECRETS / "tls" / "server.crt",
         key_file=CONTAINER_SECRETS / "tls" / "server.key",
     )
-    return broker_config.render(settings, paths, port=CONTAINER_PORT, ws_port=CONTAINER_WS_PORT)
+    return broker_config.render(
+        settings,
+        paths,
+        port=CONTAINER_PORT,
+        ws_port=CONTAINER_WS_PORT,
+        local_port=CONTAINER_LOCAL_PORT,
+    )
 
 
 def _secret_sources(settings: Settings) -> dict[str, Path]:
@@ -123,7 +130,7 @@ def secure_override(settings: Settings) -> dict[str, Any] | None:
         shlex.join(probe) + " >/dev/null 2>&1 && exit 0",
         '[ "$?" = 5 ]  # refused by CONNACK (not authorised): the broker answers',
     )
-    service = {
+    service: dict[str, Any] = {
         "volumes": [
             {"type": "bind", "source": str(host), "target": str(target), "read_only": True}
             for target, host in sorted(mounts.items())
@@ -132,6 +139,9 @@ def secure_override(settings: Settings) -> dict[str, Any] | None:
         "command": ["sh", "-c", _compose_literal(command)],
         "healthcheck": {"test": ["CMD", "sh", "-c", _compose_literal(check)]},
     }
+    if settings.use_tls and settings.local_port:
+        # The plaintext door is for this machine only, whatever MQTT_BIND_ADDRESS says.
+        service["ports"] = [f"127.0.0.1:{settings.local_port}:{CONTAINER_LOCAL_PORT}"]
     return {"services": {SERVICE: service}}
 
 
@@ -149,6 +159,7 @@ def fingerprint(settings: Settings, config_text: str) -> str:
             settings.mosquitto_image,
             str(settings.mqtt_port),
             str(settings.ws_port),
+            publish_address(settings),
             json.dumps(override, sort_keys=True) if override else "",
             broker_config.secrets_digest(_secret_sources(settings)) if override else "",
         ]

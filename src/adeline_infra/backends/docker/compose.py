@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 SERVICE = "mosquitto"
 EXTRAS = {"go2rtc": "go2rtc"}  # `services.up --with NAME` -> compose profile
 COMPOSE_FILE = Path("docker") / "adeline" / "docker-compose.mqtt.yml"
+WS_COMPOSE_FILE = COMPOSE_FILE.with_name("docker-compose.ws.yml")  # left out with MQTT_WS_PORT=0
 # The go2rtc image when GO2RTC_IMAGE is unset: the compose file's default (a test checks).
 GO2RTC_IMAGE = "alexxit/go2rtc"
 _CACHE = "compose.json"
@@ -269,6 +270,7 @@ def compose_env(
         MOSQUITTO_IMAGE=settings.mosquitto_image,
         MQTT_BROKER_PORT=str(settings.mqtt_port),
         MQTT_WS_PORT=str(settings.ws_port),
+        ADELINE_PUBLISH_ADDRESS=publish_address(settings),
         MOSQUITTO_CONFIG=config_path.as_posix(),
         ADELINE_CONFIG_SHA=config_sha,
     )
@@ -284,6 +286,20 @@ def compose_env(
             env[var] = value
     env.pop("COMPOSE_PROJECT_NAME", None)  # `-p` says it
     return env
+
+
+def publish_address(settings: Settings) -> str:
+    """Where Compose publishes the ports (ADELINE_PUBLISH_ADDRESS): MQTT_BIND_ADDRESS.
+
+    Loopback is 127.0.0.1 only: publishing on ::1 needs IPv6 enabled in the Docker engine,
+    which it is not by default. An IPv6 address goes in brackets, as Compose wants.
+    """
+    from ...settings import LOOPBACK
+
+    address = settings.bind_address
+    if address == LOOPBACK:
+        return "127.0.0.1"
+    return f"[{address}]" if ":" in address else address
 
 
 def service_images(
