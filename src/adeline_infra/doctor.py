@@ -120,6 +120,7 @@ def run(
         report.checks += check_docker(s, engine, needed=backend.name == "docker")
         add(check_mosquitto(s, needed=backend.name == "native"))
         report.checks += check_ports(s, backend, state)
+        report.checks += check_listeners(s)
     else:
         add(
             Check(
@@ -451,10 +452,10 @@ def check_ports(
 ) -> list[Check]:
     rows = []
     running = bool(state and state.running)
-    for port, var, what in (
-        (s.mqtt_port, "MQTT_BROKER_PORT", "MQTT port"),
-        (s.ws_port, "MQTT_WS_PORT", "WebSockets port"),
-    ):
+    from .broker_config import listeners
+
+    what_of = {"mqtt": "MQTT port", "websockets": "WebSockets port", "local": "local MQTT port"}
+    for port, var, what in ((x.port, x.variable, what_of[x.role]) for x in listeners(s)):
         name = f"{what} {port}"
         if not in_use(port):
             rows.append(Check(name, OK, "free"))
@@ -462,7 +463,16 @@ def check_ports(
         owner = owner_of(port)
         ours = running and (
             backend.name != "native"
-            or port in ((state.detail.get("port"), state.detail.get("ws_port")) if state else ())
+            or port
+            in (
+                (
+                    state.detail.get("port"),
+                    state.detail.get("ws_port"),
+                    state.detail.get("local_port"),
+                )
+                if state
+                else ()
+            )
         )
         if ours:
             by = f" ({owner})" if owner else ""
@@ -472,6 +482,42 @@ def check_ports(
         if owner and owner.lower().startswith("mosquitto"):
             hint = "a system mosquitto service? `sudo systemctl stop mosquitto`, or " + hint
         rows.append(Check(name, FAIL, f"in use by {owner or 'another program'}", hint))
+    return rows
+
+
+def check_listeners(s: Settings) -> list[Check]:
+    """One row per listener the settings make (address, port, protocol, TLS, login, client
+    certificate), failing for a door weaker than the settings promise: anonymous beyond loopback
+    without MQTT_EXPOSE_ANONYMOUS, passwords in plaintext beyond loopback, WebSockets weaker
+    than MQTT. An accepted anonymous broker beyond loopback warns."""
+    from .broker_config import listener_problems, listeners
+    from .settings import exposure_warning
+
+    problems: dict[str, list[str]] = {}
+    for listener, why in listener_problems(s):
+        problems.setdefault(listener.role, []).append(why)
+    fixes = {
+        "mqtt": "MQTT_ALLOW_ANONYMOUS=false and MQTT_USE_TLS=true, or MQTT_BIND_ADDRESS=loopback",
+        "websockets": "the same as for MQTT, or MQTT_WS_PORT=0 to turn WebSockets off",
+        "local": "",
+    }
+    rows = []
+    warning = exposure_warning(s)
+    for listener in listeners(s):
+        name = f"listener {listener.role}"
+        found = problems.get(listener.role)
+        if found:
+            rows.append(
+                Check(
+                    name, FAIL, f"{listener.describe()} ({'; '.join(found)})", fixes[listener.role]
+                )
+            )
+        elif warning and not listener.loopback_only and listener.anonymous:
+            rows.append(Check(name, WARN, f"{listener.describe()} ({warning})"))
+        else:
+            rows.append(Check(name, OK, listener.describe()))
+    if not s.ws_port:
+        rows.append(Check("listener websockets", SKIP, "off (MQTT_WS_PORT=0)"))
     return rows
 
 
