@@ -1,0 +1,269 @@
+"""The broker's network surface on a real mosquitto (native backend), with real clients.
+
+Exposure is tested without sending anything beyond the loopback range: a socket bound to
+127.0.0.1 does not answer on 127.0.0.2, one bound to 0.0.0.0 does. What the broker listens on is
+also read from the OS (psutil), since mosquitto 2.0.11 has been seen to ignore a WebSockets
+listener's address while still answering on loopback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from adeline_infra import services
+from adeline_infra.settings import Settings
+
+from ..conftest import running_broker, settings_from
+from ..helpers import base_env, free_port, inv
+from .secure_setup import prepare
+
+pytestmark = pytest.mark.integration
+
+
+def connack(
+    s: Settings,
+    host: str,
+    port: int,
+    *,
+    websockets: bool = False,
+    tls: bool | None = None,
+    client_cert: bool = True,
+    login: bool = True,
+    timeout: float = 3.0,
+) -> str:
+    """One MQTT CONNECT with paho: "ok", "refused: ...", or why nothing answered."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        protocol=mqtt.MQTTv5,
+        transport="websockets" if websockets else "tcp",
+    )
+    client.connect_timeout = timeout
+    if login and s.username:
+        client.username_pw_set(s.username, s.password)
+    if s.use_tls if tls is None else tls:
+        context = ssl.create_default_context(cafile=str(s.ca_file))
+        if client_cert and s.client_cert.is_file():
+            context.load_cert_chain(str(s.client_cert), str(s.client_key))
+        client.tls_set_context(context)
+    answer: dict[str, Any] = {}
+    client.on_connect = lambda _c, _u, _f, rc, _p: answer.setdefault("rc", rc)
+    try:
+        client.connect(host, port, keepalive=10)
+        deadline = time.monotonic() + timeout
+        while "rc" not in answer and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+            if client.socket() is None:
+                break
+    except (OSError, ssl.SSLError) as exc:
+        return f"no answer: {type(exc).__name__}"
+    finally:
+        client._reset_sockets()
+    rc = answer.get("rc")
+    if rc is None:
+        return "no CONNACK"
+    return f"refused: {rc}" if rc.is_failure else "ok"
+
+
+def listening(s: Settings) -> set[tuple[str, int]]:
+    """(address, port) of every socket the native broker listens on, as the OS sees it."""
+    pid = services.status(s)[0]["detail"]["pid"]
+    return {
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.Process(pid).net_connections("inet")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
+@pytest.fixture
+def passworded(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """`env` with a password file and our user, no TLS (made with `inv auth.add-user`)."""
+    secured = prepare(env, tmp_path)
+    return {**secured, "MQTT_USE_TLS": "false"}
+
+
+@pytest.fixture
+def secure(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """`env` as the README's secure recipe: password file and TLS (certs from `inv tls.certs`)."""
+    return prepare(env, tmp_path)
+
+
+# --- bind address -------------------------------------------------------------------------------
+
+
+def test_default_answers_on_loopback_only(env: dict[str, str]) -> None:
+    with running_broker(env) as s:
+        assert connack(s, "127.0.0.1", s.mqtt_port) == "ok"
+        assert connack(s, "127.0.0.1", s.ws_port, websockets=True) == "ok"
+        assert connack(s, "127.0.0.2", s.mqtt_port).startswith("no answer")
+        assert connack(s, "127.0.0.2", s.ws_port, websockets=True).startswith("no answer")
+        addresses = {ip for ip, _port in listening(s)}
+        assert addresses <= {"127.0.0.1", "::1"}, addresses
+        assert {port for _ip, port in listening(s)} == {s.mqtt_port, s.ws_port}
+
+
+def test_bind_all_with_password_answers_beyond_loopback(passworded: dict[str, str]) -> None:
+    with running_broker({**passworded, "MQTT_BIND_ADDRESS": "0.0.0.0"}) as s:
+        for websockets, port in ((False, s.mqtt_port), (True, s.ws_port)):
+            assert connack(s, "127.0.0.2", port, websockets=websockets) == "ok"
+            assert connack(s, "127.0.0.2", port, websockets=websockets, login=False).startswith(
+                "refused"
+            )
+        assert ("0.0.0.0", s.ws_port) in listening(s)
+
+
+def test_anonymous_beyond_loopback_is_refused_unless_accepted(env: dict[str, str]) -> None:
+    exposed = {**env, "MQTT_BIND_ADDRESS": "0.0.0.0"}
+    result = inv("services.up", env=exposed)
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert "MQTT_BIND_ADDRESS" in line and "MQTT_ALLOW_ANONYMOUS" in line
+    assert "MQTT_EXPOSE_ANONYMOUS" in line
+    assert not (Path(env["ADELINE_STATE_DIR"]) / "native" / "broker.json").exists()
+    # The tasks that fix it still run.
+    assert inv("auth.list-users", env=exposed).returncode == 0
+
+    accepted = {**exposed, "MQTT_EXPOSE_ANONYMOUS": "true"}
+    up = inv("services.up", env=accepted)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "warning:" in up.stderr and "anonymous" in up.stderr
+        status = inv("services.status", "--json", env=accepted)
+        assert status.returncode == 0 and "warning:" in status.stderr
+        assert json.loads(status.stdout)["warning"]
+        doctor = json.loads(inv("doctor", "--json", env=accepted).stdout)
+        rows = {c["name"]: c for c in doctor["checks"]}
+        assert rows["listener mqtt"]["status"] == "warn"
+        assert connack(settings_from(accepted), "127.0.0.2", int(env["MQTT_BROKER_PORT"])) == "ok"
+    finally:
+        inv("services.down", env=accepted)
+
+
+# --- TLS on every listener ------------------------------------------------------------------------
+
+
+def test_secure_websockets_speak_tls_with_the_password(secure: dict[str, str]) -> None:
+    with running_broker(secure) as s:
+        assert connack(s, "localhost", s.ws_port, websockets=True) == "ok"
+        assert connack(s, "localhost", s.ws_port, websockets=True, login=False).startswith(
+            "refused"
+        )
+        # Plain ws:// no longer exists beside TLS: no CONNACK, whatever the password.
+        assert connack(s, "127.0.0.1", s.ws_port, websockets=True, tls=False) != "ok"
+        status, _code = services.status(s)
+        assert status["websockets"] == f"wss://127.0.0.1:{s.ws_port}"
+
+
+def test_websockets_require_the_client_certificate_too(secure: dict[str, str]) -> None:
+    made = inv("tls.client", "client", env=secure)
+    assert made.returncode == 0, made.stderr
+    with running_broker({**secure, "MQTT_TLS_REQUIRE_CLIENT_CERT": "true"}) as s:
+        assert connack(s, "localhost", s.ws_port, websockets=True) == "ok"
+        without = connack(s, "localhost", s.ws_port, websockets=True, client_cert=False)
+        assert without != "ok"
+        assert connack(s, "localhost", s.mqtt_port, client_cert=False) != "ok"
+
+
+def test_ws_port_zero_turns_websockets_off(env: dict[str, str]) -> None:
+    with running_broker({**env, "MQTT_WS_PORT": "0"}) as s:
+        assert {port for _ip, port in listening(s)} == {s.mqtt_port}
+        assert services.status(s)[0]["websockets"] is None
+
+
+# --- the loopback door --------------------------------------------------------------------------
+
+
+def test_local_port_is_plaintext_on_loopback_only(secure: dict[str, str]) -> None:
+    local = free_port()
+    with running_broker({**secure, "MQTT_LOCAL_PORT": str(local)}) as s:
+        assert connack(s, "127.0.0.1", local, tls=False) == "ok"
+        assert connack(s, "127.0.0.1", local, tls=False, login=False).startswith("refused")
+        assert connack(s, "127.0.0.2", local, tls=False).startswith("no answer")
+        assert {ip for ip, port in listening(s) if port == local} <= {"127.0.0.1", "::1"}
+
+
+def test_local_port_stays_on_loopback_when_the_broker_is_exposed(secure: dict[str, str]) -> None:
+    local = free_port()
+    with running_broker(
+        {**secure, "MQTT_LOCAL_PORT": str(local), "MQTT_BIND_ADDRESS": "0.0.0.0"}
+    ) as s:
+        # Beyond loopback, TLS answers (the certificate names 127.0.0.1, not 127.0.0.2).
+        assert connack(s, "127.0.0.2", s.mqtt_port) == "no answer: SSLCertVerificationError"
+        assert connack(s, "127.0.0.2", local, tls=False).startswith("no answer")
+        assert connack(s, "127.0.0.1", local, tls=False) == "ok"
+
+
+# --- configuration injection ----------------------------------------------------------------------
+
+INJECTION = "\nallow_anonymous true\nlistener 1884 0.0.0.0\n#"
+
+
+@pytest.mark.parametrize("var", ["ADELINE_STATE_DIR", "MQTT_TLS_DIR", "MOSQUITTO_PASSWD_FILE"])
+def test_a_newline_in_a_path_setting_starts_nothing(
+    env: dict[str, str], tmp_path: Path, var: str
+) -> None:
+    hostile = {**env, var: str(tmp_path / "x") + INJECTION}
+    before = {p for p in tmp_path.rglob("*")}
+    result = inv("services.up", env=hostile)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and var in line and "control character" in line
+    assert {p for p in tmp_path.rglob("*")} == before  # no file written
+    assert connack(settings_from(env), "127.0.0.1", int(env["MQTT_BROKER_PORT"])).startswith(
+        "no answer"
+    )
+
+
+# --- doctor ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exposed_plaintext(passworded: dict[str, str]) -> Iterator[dict[str, str]]:
+    yield {**passworded, "MQTT_BIND_ADDRESS": "0.0.0.0"}
+
+
+def test_doctor_fails_passwords_in_plaintext_beyond_loopback(
+    exposed_plaintext: dict[str, str],
+) -> None:
+    result = inv("doctor", "--json", env=exposed_plaintext)
+    assert result.returncode == 1
+    rows = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert rows["listener mqtt"]["status"] == "fail"
+    assert "plaintext" in rows["listener mqtt"]["detail"]
+    assert rows["listener websockets"]["status"] == "fail"
+
+
+def test_doctor_rows_for_the_secure_recipe(secure: dict[str, str]) -> None:
+    local = free_port()
+    result = inv("doctor", "--json", env={**secure, "MQTT_LOCAL_PORT": str(local)})
+    rows = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert rows["listener mqtt"]["status"] == "ok"
+    assert rows["listener mqtt"]["detail"].startswith("mqtts://")
+    assert rows["listener websockets"]["detail"].startswith("wss://")
+    assert rows["listener local"]["status"] == "ok"
+    assert "plaintext" in rows["listener local"]["detail"]
+
+
+def test_hostile_bind_address_is_a_usage_error(tmp_path: Path) -> None:
+    for value in ("example.com", "0.0.0.0\n", "999.1.1.1", "-h"):
+        env = base_env(tmp_path, MQTT_BIND_ADDRESS=value)
+        result = inv("services.up", env=env)
+        assert result.returncode == 2, (value, result.stderr)
+        assert "MQTT_BIND_ADDRESS" in result.stderr
+
+
+def test_status_and_dev_print_the_scheme(secure: dict[str, str]) -> None:
+    s = settings_from(secure)
+    assert dataclasses.replace(s, use_tls=False).websockets_url == f"ws://127.0.0.1:{s.ws_port}"
+    assert s.websockets_url == f"wss://127.0.0.1:{s.ws_port}"
