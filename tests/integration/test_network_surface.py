@@ -267,3 +267,84 @@ def test_status_and_dev_print_the_scheme(secure: dict[str, str]) -> None:
     s = settings_from(secure)
     assert dataclasses.replace(s, use_tls=False).websockets_url == f"ws://127.0.0.1:{s.ws_port}"
     assert s.websockets_url == f"wss://127.0.0.1:{s.ws_port}"
+
+
+# --- the Docker backend: the same surface, published by Compose ---------------------------------
+
+
+@pytest.fixture
+def docker_surface(engine: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The Docker backend with its own compose project and ports; removed afterwards."""
+    from ..docker_helpers import docker_env, remove_project
+
+    env = docker_env(tmp_path)
+    try:
+        yield env
+    finally:
+        for extra in ({}, {"MQTT_EXPOSE_ANONYMOUS": "true"}):
+            inv("services.clean", "--yes", env={**env, **extra}, timeout=120)
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+
+
+def _docker_up(env: dict[str, str]) -> Settings:
+    result = inv("services.up", env=env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    return settings_from(env)
+
+
+@pytest.mark.docker
+def test_docker_default_publishes_on_loopback_only(docker_surface: dict[str, str]) -> None:
+    s = _docker_up(docker_surface)
+    assert connack(s, "127.0.0.1", s.mqtt_port) == "ok"
+    assert connack(s, "127.0.0.1", s.ws_port, websockets=True) == "ok"
+    assert connack(s, "127.0.0.2", s.mqtt_port).startswith("no answer")
+    assert connack(s, "127.0.0.2", s.ws_port, websockets=True).startswith("no answer")
+    ports = {
+        c.laddr.port: c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN"
+    }
+    assert ports[s.mqtt_port] == "127.0.0.1" and ports[s.ws_port] == "127.0.0.1"
+
+
+@pytest.mark.docker
+def test_docker_bind_all_with_password_answers_beyond_loopback(
+    docker_surface: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**prepare(docker_surface, tmp_path), "MQTT_USE_TLS": "false"}
+    s = _docker_up({**env, "MQTT_BIND_ADDRESS": "0.0.0.0"})
+    for websockets, port in ((False, s.mqtt_port), (True, s.ws_port)):
+        assert connack(s, "127.0.0.2", port, websockets=websockets) == "ok"
+        assert connack(s, "127.0.0.2", port, websockets=websockets, login=False).startswith(
+            "refused"
+        )
+
+
+@pytest.mark.docker
+def test_docker_secure_recipe_wss_and_local_port(
+    docker_surface: dict[str, str], tmp_path: Path
+) -> None:
+    local = free_port()
+    env = {**prepare(docker_surface, tmp_path), "MQTT_LOCAL_PORT": str(local)}
+    s = _docker_up(env)
+    assert connack(s, "localhost", s.ws_port, websockets=True) == "ok"
+    assert connack(s, "127.0.0.1", s.ws_port, websockets=True, tls=False) != "ok"
+    assert connack(s, "127.0.0.1", local, tls=False) == "ok"
+    assert connack(s, "127.0.0.1", local, tls=False, login=False).startswith("refused")
+    assert connack(s, "127.0.0.2", local, tls=False).startswith("no answer")
+
+
+@pytest.mark.docker
+def test_docker_ws_port_zero_publishes_no_websockets(docker_surface: dict[str, str]) -> None:
+    s = _docker_up({**docker_surface, "MQTT_WS_PORT": "0"})
+    assert connack(s, "127.0.0.1", s.mqtt_port) == "ok"
+    detail = services.status(s)[0]
+    assert detail["websockets"] is None
+    import subprocess
+
+    ports = subprocess.run(
+        ["docker", "ps", "--filter", f"label=com.docker.compose.project={s.compose_project}"]
+        + ["--format", "{{.Ports}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    assert "->9001" not in ports and "->1883" in ports  # "9001/tcp" alone: not published
