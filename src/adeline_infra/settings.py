@@ -335,7 +335,8 @@ VARIABLES: tuple[Variable, ...] = (
         "use_tls",
         "false",
         _bool,
-        "true: the MQTT listener speaks TLS with the certificates in MQTT_TLS_DIR.",
+        "true: the MQTT and WebSockets listeners speak TLS (mqtts://, wss://) with the "
+        "certificates in MQTT_TLS_DIR.",
     ),
     Variable(
         "MQTT_TLS_DIR",
@@ -349,7 +350,8 @@ VARIABLES: tuple[Variable, ...] = (
         "tls_require_client_cert",
         "false",
         _bool,
-        "true: the broker requires a client certificate signed by the CA.",
+        "true: the broker requires a client certificate signed by the CA (on MQTT and "
+        "WebSockets alike).",
     ),
     Variable(
         "MQTT_TLS_CLIENT_NAME",
