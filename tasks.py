@@ -428,6 +428,11 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
     cli.count("days", days, maximum=36500)
     s = load_settings()
     result = certs_mod.check(s.tls_dir, s.mqtt_host, client_name=s.tls_client_name, warn_days=days)
+    from adeline_infra import broker_config
+
+    tls_listeners = [x for x in broker_config.listeners(s) if x.tls]
+    if tls_listeners:
+        result.problems.extend(broker_config.tls_listener_problems(s))
     if json:
         console.print_json(
             {
@@ -436,6 +441,7 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
                 "ok": result.ok,
                 "certificates": [i.as_dict() for i in result.certificates],
                 "problems": result.problems,
+                "listeners": [x.describe() for x in tls_listeners],
             }
         )
     else:
@@ -448,6 +454,10 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
                 ("key", info.key_type),
             ]
             console.key_values(str(s.tls_dir / info.file), rows)
+        for listener in tls_listeners:
+            console.out(f"listener: {listener.describe()}")
+        if not tls_listeners:
+            console.out("no listener uses them: MQTT_USE_TLS is false")
         for problem in result.problems:
             console.err(f"problem: {problem}")
         if result.ok:

@@ -10,6 +10,7 @@ certificate requirement; `MQTT_LOCAL_PORT` adds a plaintext MQTT listener on loo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import socket
@@ -393,3 +394,64 @@ def render(
             lines += _listener_lines(local_port, address, "mqtt", [])
     _check_lines(lines)
     return "\n".join(lines)
+
+
+def tls_listener_problems(settings: Settings) -> list[str]:
+    """What `tls.check` finds wrong with the TLS listeners beyond the certificate files.
+
+    - A listener bound to one address of this machine must be named by server.crt, since
+      clients elsewhere reach it by that address.
+    - Every TLS listener that accepts connections now must complete a TLS handshake and present
+      server.crt: a plaintext WebSockets listener beside TLS, or a broker still using an old
+      certificate, is a problem. A listener nothing answers on is not (the broker is down).
+    """
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from .certs import load_cert
+
+    cert = load_cert(settings.tls_dir / "server.crt")
+    server_der = cert.public_bytes(Encoding.DER)
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        named_ips = set(ext.value.get_values_for_type(x509.IPAddress))
+    except x509.ExtensionNotFound:
+        named_ips = set()
+    problems: list[str] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # only "does it speak TLS, with which certificate"
+    context.verify_mode = ssl.CERT_NONE
+    if settings.client_cert.is_file() and settings.client_key.is_file():
+        with contextlib.suppress(ssl.SSLError, OSError):  # tls.check reports a bad pair itself
+            context.load_cert_chain(str(settings.client_cert), str(settings.client_key))
+    for listener in (x for x in listeners(settings) if x.tls):
+        where = f"the {listener.scheme} listener on port {listener.port}"
+        ip = ipaddress.ip_address(listener.addresses[0])
+        if not (ip.is_unspecified or ip.is_loopback) and ip not in named_ips:
+            problems.append(
+                f"server.crt does not name {ip}, where {where} binds: "
+                f"`inv tls.certs --hosts ...` with {ip}"
+            )
+        host = ("127.0.0.1" if ip.version == 4 else "::1") if ip.is_unspecified else str(ip)
+        try:
+            raw = socket.create_connection((host, listener.port), timeout=2)
+        except OSError:
+            continue  # nothing answers: the broker is not running
+        try:
+            with raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+                presented = tls.getpeercert(binary_form=True)
+        except (ssl.SSLError, OSError) as exc:
+            problems.append(
+                f"{where} does not complete a TLS handshake ({type(exc).__name__}): is it "
+                "a broker started before MQTT_USE_TLS=true? `inv services.restart`"
+            )
+            continue
+        if presented != server_der:
+            problems.append(
+                f"{where} presents another certificate than server.crt: the broker predates "
+                "the last `inv tls.certs`, run `inv services.restart`"
+            )
+    return problems

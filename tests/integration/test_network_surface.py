@@ -173,6 +173,8 @@ def test_websockets_require_the_client_certificate_too(secure: dict[str, str]) -
         without = connack(s, "localhost", s.ws_port, websockets=True, client_cert=False)
         assert without != "ok"
         assert connack(s, "localhost", s.mqtt_port, client_cert=False) != "ok"
+        checked = inv("tls.check", env={**secure, "MQTT_TLS_REQUIRE_CLIENT_CERT": "true"})
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_ws_port_zero_turns_websockets_off(env: dict[str, str]) -> None:
@@ -348,3 +350,28 @@ def test_docker_ws_port_zero_publishes_no_websockets(docker_surface: dict[str, s
         timeout=30,
     ).stdout
     assert "->9001" not in ports and "->1883" in ports  # "9001/tcp" alone: not published
+
+
+# --- tls.check on every TLS listener ------------------------------------------------------------
+
+
+def test_tls_check_covers_every_listener(secure: dict[str, str], env: dict[str, str]) -> None:
+    with running_broker(secure):
+        result = inv("tls.check", "--json", env=secure)
+        assert result.returncode == 0, result.stdout + result.stderr
+        listeners = json.loads(result.stdout)["listeners"]
+        assert [x.split(":")[0] for x in listeners] == ["mqtts", "wss"]
+        # A new server certificate: the running broker still presents the old one.
+        assert inv("tls.certs", env=secure).returncode == 0
+        stale = inv("tls.check", "--json", env=secure)
+        assert stale.returncode == 1
+        problems = json.loads(stale.stdout)["problems"]
+        assert any("another certificate" in p and "wss" in p for p in problems), problems
+    # A broker without TLS on the ports the settings say speak TLS: both listeners named.
+    plain = {**env, "MQTT_BROKER_PORT": secure["MQTT_BROKER_PORT"]}
+    plain["MQTT_WS_PORT"] = secure["MQTT_WS_PORT"]
+    with running_broker(plain):
+        result = inv("tls.check", "--json", env=secure)
+        assert result.returncode == 1
+        problems = json.loads(result.stdout)["problems"]
+        assert sum("does not complete a TLS handshake" in p for p in problems) == 2, problems
