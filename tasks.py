@@ -180,6 +180,8 @@ def restart(
     if stopped:
         console.out("MQTT broker stopped (data kept)")
     console.out(f"MQTT broker ready at {s.endpoint} ({result.backend}, {result.ready_after:.2f} s)")
+    if result.warning:
+        console.err(f"warning: {result.warning}")
 
 
 @task(help={"json": "print JSON instead of a table", "backend": BACKEND_HELP})

@@ -131,6 +131,10 @@ def restart(
     start = time.monotonic()
     with _lock(settings, "services.restart", waiting):
         backend = resolve(settings)[0]
+        if backend.managed:  # a refused start must not stop the running broker first
+            from .settings import check_exposure
+
+            check_exposure(settings)
         stopped = _down(backend, force)
         return stopped, _up(settings, timeout, extras, backend, start)
 

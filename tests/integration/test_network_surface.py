@@ -375,3 +375,10 @@ def test_tls_check_covers_every_listener(secure: dict[str, str], env: dict[str, 
         assert result.returncode == 1
         problems = json.loads(result.stdout)["problems"]
         assert sum("does not complete a TLS handshake" in p for p in problems) == 2, problems
+
+
+def test_restart_refused_for_exposure_keeps_the_broker(env: dict[str, str]) -> None:
+    with running_broker(env) as s:
+        result = inv("services.restart", env={**env, "MQTT_BIND_ADDRESS": "0.0.0.0"})
+        assert result.returncode == 2 and "MQTT_ALLOW_ANONYMOUS" in result.stderr
+        assert connack(s, "127.0.0.1", s.mqtt_port) == "ok"
