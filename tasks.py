@@ -204,7 +204,7 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
             ("healthy", console.mark(info["healthy"]) if info["running"] else "-"),
             ("endpoint", info["endpoint"]),
             ("websockets", info["websockets"] or "off (MQTT_WS_PORT=0)"),
-            ("bind address", info["bind_address"]),
+            ("listens on", ", ".join(info["addresses"])),
             ("version", info["version"] or "-"),
             ("uptime", console.duration(info["uptime_s"])),
         ]

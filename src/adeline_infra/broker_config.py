@@ -61,13 +61,15 @@ class Listener:
         return all(ipaddress.ip_address(a).is_loopback for a in self.addresses)
 
     def describe(self) -> str:
-        """`mqtts 127.0.0.1, ::1 port 8883: TLS, password, client certificate`."""
+        """`mqtts://127.0.0.1:8883, mqtts://[::1]:8883 (TLS, password, client certificate)`."""
         auth = "anonymous allowed" if self.anonymous else "password"
         parts = ["TLS" if self.tls else "plaintext", auth]
         if self.tls:
             parts.append("client certificate required" if self.client_cert else "no client cert")
-        where = ", ".join(self.addresses)
-        return f"{self.scheme}://{where} port {self.port}: {', '.join(parts)}"
+        where = ", ".join(
+            f"{self.scheme}://{f'[{a}]' if ':' in a else a}:{self.port}" for a in self.addresses
+        )
+        return f"{where} ({', '.join(parts)})"
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,12 +86,13 @@ def ipv6_loopback() -> bool:
     return True
 
 
-def bind_addresses(settings: Settings) -> tuple[str, ...]:
-    """The host addresses MQTT_BIND_ADDRESS stands for: loopback is 127.0.0.1 (and ::1)."""
+def bind_addresses(settings: Settings, *, docker: bool = False) -> tuple[str, ...]:
+    """The host addresses MQTT_BIND_ADDRESS stands for: loopback is 127.0.0.1 (and ::1 where
+    the OS has it; not for Docker, whose engine publishes on IPv6 only when set up for it)."""
     from .settings import LOOPBACK
 
     if settings.bind_address == LOOPBACK:
-        return ("127.0.0.1", "::1") if ipv6_loopback() else ("127.0.0.1",)
+        return ("127.0.0.1",) if docker else loopback_addresses()
     return (settings.bind_address,)
 
 
@@ -97,11 +100,12 @@ def loopback_addresses() -> tuple[str, ...]:
     return ("127.0.0.1", "::1") if ipv6_loopback() else ("127.0.0.1",)
 
 
-def listeners(settings: Settings) -> list[Listener]:
-    """Every listener the settings ask for, as bound on this machine (both backends)."""
+def listeners(settings: Settings, *, docker: bool = False) -> list[Listener]:
+    """Every listener the settings ask for, as bound on this machine (`docker`: as the Docker
+    backend publishes them)."""
     anonymous = settings.allow_anonymous
     tls, cert = settings.use_tls, settings.use_tls and settings.tls_require_client_cert
-    addresses = bind_addresses(settings)
+    addresses = bind_addresses(settings, docker=docker)
     found = [
         Listener(
             "mqtt", "MQTT_BROKER_PORT", "mqtt", settings.mqtt_port, addresses, tls, cert, anonymous
@@ -127,7 +131,7 @@ def listeners(settings: Settings) -> list[Listener]:
                 "MQTT_LOCAL_PORT",
                 "mqtt",
                 settings.local_port,
-                loopback_addresses(),
+                ("127.0.0.1",) if docker else loopback_addresses(),
                 False,
                 False,
                 anonymous,

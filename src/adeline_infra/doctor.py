@@ -120,7 +120,7 @@ def run(
         report.checks += check_docker(s, engine, needed=backend.name == "docker")
         add(check_mosquitto(s, needed=backend.name == "native"))
         report.checks += check_ports(s, backend, state)
-        report.checks += check_listeners(s)
+        report.checks += check_listeners(s, docker=backend.name == "docker")
     else:
         add(
             Check(
@@ -485,7 +485,7 @@ def check_ports(
     return rows
 
 
-def check_listeners(s: Settings) -> list[Check]:
+def check_listeners(s: Settings, *, docker: bool = False) -> list[Check]:
     """One row per listener the settings make (address, port, protocol, TLS, login, client
     certificate), failing for a door weaker than the settings promise: anonymous beyond loopback
     without MQTT_EXPOSE_ANONYMOUS, passwords in plaintext beyond loopback, WebSockets weaker
@@ -503,7 +503,7 @@ def check_listeners(s: Settings) -> list[Check]:
     }
     rows = []
     warning = exposure_warning(s)
-    for listener in listeners(s):
+    for listener in listeners(s, docker=docker):
         name = f"listener {listener.role}"
         found = problems.get(listener.role)
         if found:

@@ -151,6 +151,7 @@ def status(settings: Settings, backend: Backend | None = None) -> tuple[dict[str
 
 
 def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[dict[str, Any], int]:
+    from .broker_config import bind_addresses
     from .settings import exposure_warning
 
     state = backend.state()
@@ -165,6 +166,7 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[d
         if settings.use_tls and settings.local_port
         else None,
         "bind_address": settings.bind_address,
+        "addresses": list(bind_addresses(settings, docker=backend.name == "docker")),
         "warning": exposure_warning(settings),
         "version": None,
         "uptime_s": None,
