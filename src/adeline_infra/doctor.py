@@ -496,6 +496,21 @@ def check_listeners(s: Settings, *, docker: bool = False) -> list[Check]:
     problems: dict[str, list[str]] = {}
     for listener, why in listener_problems(s):
         problems.setdefault(listener.role, []).append(why)
+    if s.use_tls:  # the running broker, as it answers: e.g. plain ws:// left from before TLS
+        from .broker_config import tls_listener_problems
+
+        try:
+            live = tls_listener_problems(s)
+        except InfraError:
+            live = []  # no server.crt: the certificate rows say so
+        for listener in listeners(s, docker=docker):
+            if not listener.tls:
+                continue
+            mark = f"the {listener.scheme} listener on port {listener.port} "
+            problems.setdefault(listener.role, []).extend(
+                p.removeprefix(mark) for p in live if p.startswith(mark)
+            )
+        problems = {role: found for role, found in problems.items() if found}
     fixes = {
         "mqtt": "MQTT_ALLOW_ANONYMOUS=false and MQTT_USE_TLS=true, or MQTT_BIND_ADDRESS=loopback",
         "websockets": "the same as for MQTT, or MQTT_WS_PORT=0 to turn WebSockets off",

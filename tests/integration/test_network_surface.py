@@ -382,3 +382,17 @@ def test_restart_refused_for_exposure_keeps_the_broker(env: dict[str, str]) -> N
         result = inv("services.restart", env={**env, "MQTT_BIND_ADDRESS": "0.0.0.0"})
         assert result.returncode == 2 and "MQTT_ALLOW_ANONYMOUS" in result.stderr
         assert connack(s, "127.0.0.1", s.mqtt_port) == "ok"
+
+
+def test_doctor_fails_a_plaintext_websockets_broker_when_tls_is_asked(
+    secure: dict[str, str], env: dict[str, str]
+) -> None:
+    """A broker started before MQTT_USE_TLS=true: its ws:// is weaker than the settings say."""
+    plain = {**env, "MQTT_BROKER_PORT": secure["MQTT_BROKER_PORT"]}
+    plain["MQTT_WS_PORT"] = secure["MQTT_WS_PORT"]
+    with running_broker(plain):
+        rows = {
+            c["name"]: c for c in json.loads(inv("doctor", "--json", env=secure).stdout)["checks"]
+        }
+        assert rows["listener websockets"]["status"] == "fail"
+        assert "TLS handshake" in rows["listener websockets"]["detail"]

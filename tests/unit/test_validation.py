@@ -210,3 +210,16 @@ def test_task_options_exit_2_naming_the_option(tmp_path: Path, args: tuple[str, 
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and args[-2] in result.stderr
+
+
+def test_dev_prints_the_websockets_scheme_truthfully(tmp_path: Path) -> None:
+    from adeline_infra import devenv
+
+    def text(**environ: str) -> str:
+        return "\n".join(devenv.connection_help(make(tmp_path, **environ)))
+
+    assert "ws://localhost:9001" in text()
+    secure = text(MQTT_USE_TLS="true", MQTT_LOCAL_PORT="1884")
+    assert "wss://localhost:9001" in secure and "ws://" not in secure.replace("wss://", "")
+    assert "mqtt://127.0.0.1:1884" in secure
+    assert "off (MQTT_WS_PORT=0)" in text(MQTT_WS_PORT="0")
