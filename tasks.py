@@ -204,7 +204,7 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
             ("healthy", console.mark(info["healthy"]) if info["running"] else "-"),
             ("endpoint", info["endpoint"]),
             ("websockets", info["websockets"] or "off (MQTT_WS_PORT=0)"),
-            ("listens on", ", ".join(info["addresses"])),
+            ("listens on", ", ".join(info["addresses"]) or "-"),
             ("version", info["version"] or "-"),
             ("uptime", console.duration(info["uptime_s"])),
         ]
@@ -432,7 +432,9 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
     result = certs_mod.check(s.tls_dir, s.mqtt_host, client_name=s.tls_client_name, warn_days=days)
     from adeline_infra import broker_config
 
-    tls_listeners = [x for x in broker_config.listeners(s) if x.tls]
+    # Our broker's TLS listeners (an external broker's are its own: only MQTT_BROKER_HOST).
+    managed = s.backend != "external"
+    tls_listeners = [x for x in broker_config.listeners(s) if x.tls] if managed else []
     if tls_listeners:
         result.problems.extend(broker_config.tls_listener_problems(s))
     if json:
@@ -458,7 +460,7 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
             console.key_values(str(s.tls_dir / info.file), rows)
         for listener in tls_listeners:
             console.out(f"listener: {listener.describe()}")
-        if not tls_listeners:
+        if not tls_listeners and managed:
             console.out("no listener uses them: MQTT_USE_TLS is false")
         for problem in result.problems:
             console.err(f"problem: {problem}")

@@ -49,10 +49,12 @@ def up(
     """
     from .settings import check_exposure
 
-    check_exposure(settings)  # before anything starts: exit 2 naming both settings
     start = time.monotonic()
+    backend = backend or resolve(settings)[0]
+    if backend.managed:  # an external broker binds where its owner says
+        check_exposure(settings)  # before anything starts: exit 2 naming both settings
     with _lock(settings, "services.up", waiting):
-        return _up(settings, timeout, extras, backend or resolve(settings)[0], start)
+        return _up(settings, timeout, extras, backend, start)
 
 
 def _up(
@@ -74,7 +76,7 @@ def _up(
             already and backend.managed,
             time.monotonic() - start,
             backend.managed,
-            warning=exposure_warning(settings),
+            warning=exposure_warning(settings) if backend.managed else None,
         )
     if result.refused:
         raise result.error(settings)
@@ -163,11 +165,14 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[d
         "endpoint": settings.endpoint,
         "websockets": settings.websockets_url,
         "local": f"mqtt://127.0.0.1:{settings.local_port}"
-        if settings.use_tls and settings.local_port
+        if settings.use_tls and settings.local_port and backend.managed
         else None,
-        "bind_address": settings.bind_address,
-        "addresses": list(bind_addresses(settings, docker=backend.name == "docker")),
-        "warning": exposure_warning(settings),
+        # What we bind; an external broker's addresses are its own business.
+        "bind_address": settings.bind_address if backend.managed else None,
+        "addresses": list(bind_addresses(settings, docker=backend.name == "docker"))
+        if backend.managed
+        else [],
+        "warning": exposure_warning(settings) if backend.managed else None,
         "version": None,
         "uptime_s": None,
         "detail": state.detail,

@@ -658,17 +658,11 @@ def load(
             source = pipeline.source(var.name, _display(pipeline.path, root_path))
         else:
             raw, source = var.default, "the default"
-        bad = control_character(raw)
-        if bad is not None:
-            shown = "<hidden>" if var.secret else repr(raw)
-            raise ConfigError(
-                f"{var.name}={shown} (from {source}) contains a control character ({bad}): "
-                "remove it (no setting may hold a line break, NUL or other control character)"
-            )
+        _refuse_control_characters(var, raw, source)
         try:
             values[var.attr] = var.parse(raw)
         except ValueError as exc:
-            shown = "<hidden>" if var.secret else repr(raw)
+            shown = "<hidden>" if var.secret else _shown(raw)
             raise ConfigError(
                 f"{var.name}={shown} (from {source}) is not valid: expected {exc}"
             ) from None
@@ -697,6 +691,7 @@ def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfi
 
     var = BY_NAME["PIPELINE_CONFIG"]
     raw, source = found if found is not None else (var.default, "the default")
+    _refuse_control_characters(var, raw, source)
     try:
         named = var.parse(raw)
     except ValueError as exc:
@@ -710,21 +705,40 @@ def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfi
     return pipeline_config.read(path, _display(path, root))
 
 
+def _shown(raw: str) -> str:
+    """A value for a one-line error: repr'd, and cut when huge (a 100 kB value is not a line)."""
+    return repr(raw) if len(raw) <= 200 else repr(raw[:200]) + f"... ({len(raw)} characters)"
+
+
+def _refuse_control_characters(var: Variable, raw: str, source: str) -> None:
+    bad = control_character(raw)
+    if bad is not None:
+        shown = "<hidden>" if var.secret else _shown(raw)
+        raise ConfigError(
+            f"{var.name}={shown} (from {source}) contains a control character ({bad}): "
+            "remove it (no setting may hold a line break, NUL or other control character)"
+        )
+
+
 def _check_folder(name: str, path: Path, source: str) -> None:
     """A folder setting must be a folder, or creatable: not a file, not under a file, not a
     dangling symlink (each seen ending in a traceback from mkdir or unlink)."""
     problem = None
-    if path.is_symlink() and not path.exists():
-        problem = "is a symbolic link to nothing"
-    else:
-        for part in (path, *path.parents):
-            if part.exists():
-                if not part.is_dir():
-                    problem = "is a file" if part == path else f"is under the file {part}"
-                break
+    try:
+        if path.is_symlink() and not path.exists():
+            problem = "is a symbolic link to nothing"
+        else:
+            for part in (path, *path.parents):
+                if part.exists():
+                    if not part.is_dir():
+                        problem = "is a file" if part == path else f"is under the file {part}"
+                    break
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        problem = f"cannot be used ({exc.strerror or exc})"
     if problem:
+        shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
         raise ConfigError(
-            f"{name}={str(path)!r} (from {source}) is not valid: it {problem}, expected a folder"
+            f"{name}={shown!r} (from {source}) is not valid: it {problem}, expected a folder"
         )
 
 
