@@ -640,7 +640,8 @@ CONTROL_HELP = {
 def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
     from adeline_infra import cli, console, control, monitor
 
-    cli.seconds("timeout", timeout)
+    if wait:  # the timeout bounds the wait only (toggle-crop sends 0: no wait)
+        cli.seconds("timeout", timeout)
     s = load_settings()
     result = control.send(s, command, wait=wait, timeout=timeout)
     if json:
