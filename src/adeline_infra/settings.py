@@ -233,9 +233,14 @@ def _image(raw: str) -> str:
     return value
 
 
+MAX_PATH = 4096  # Linux's PATH_MAX; longer names end in ENAMETOOLONG deep inside a task
+
+
 def _path(raw: str) -> str:
     if not raw.strip():
         raise ValueError("a path (empty is not one)")
+    if len(raw) > MAX_PATH:
+        raise ValueError(f"a path of at most {MAX_PATH} characters")
     return raw
 
 
@@ -696,13 +701,16 @@ def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfi
         named = var.parse(raw)
     except ValueError as exc:
         raise ConfigError(
-            f"PIPELINE_CONFIG={raw!r} (from {source}) is not valid: expected {exc}"
+            f"PIPELINE_CONFIG={_shown(raw)} (from {source}) is not valid: expected {exc}"
         ) from None
     if named is None:
         return None
     path = Path(named).expanduser()
     path = path if path.is_absolute() else root / path
-    return pipeline_config.read(path, _display(path, root))
+    shown = _display(path, root)
+    if len(shown) > 200:  # one line, not a 100 kB one
+        shown = f"{shown[:200]}... ({len(shown)} characters)"
+    return pipeline_config.read(path, shown)
 
 
 def _shown(raw: str) -> str:

@@ -223,3 +223,34 @@ def test_dev_prints_the_websockets_scheme_truthfully(tmp_path: Path) -> None:
     assert "wss://localhost:9001" in secure and "ws://" not in secure.replace("wss://", "")
     assert "mqtt://127.0.0.1:1884" in secure
     assert "off (MQTT_WS_PORT=0)" in text(MQTT_WS_PORT="0")
+
+
+HOSTILE = [
+    "",
+    " ",
+    "-1",
+    "0",
+    "nan",
+    "inf",
+    "1e309",
+    "99999999999999999999",
+    "x" * 100_000,
+    "../../etc/passwd",
+    "-rf",
+    "é",
+    "a b",
+    "[::1]",
+    "http://x:99999",
+    "a/+/b",
+]
+
+
+@pytest.mark.parametrize("var", [v.name for v in settings.VARIABLES])
+def test_hostile_values_are_accepted_or_refused_in_one_line(tmp_path: Path, var: str) -> None:
+    """What an attacker would try, for every setting: a value, or ConfigError; nothing else."""
+    for value in HOSTILE:
+        try:
+            make(tmp_path, **{var: value})
+        except ConfigError as exc:
+            named = any(name in str(exc) for name in settings.BY_NAME)  # it, or e.g. its partner
+            assert named and len(str(exc)) < 1000, (var, str(exc)[:300])
