@@ -746,7 +746,7 @@ def _check_folder(name: str, path: Path, source: str) -> None:
     if problem:
         shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
         raise ConfigError(
-            f"{name}={shown!r} (from {source}) is not valid: it {problem}, expected a folder"
+            f"{name}={shown!r} (from {source}) is not valid: it {problem}, not a folder"
         )
 
 

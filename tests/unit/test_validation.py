@@ -79,7 +79,7 @@ def test_folder_settings_refuse_files_and_dangling_links(tmp_path: Path) -> None
     link.symlink_to(tmp_path / "nowhere")
     for value in (afile, afile / "sub", link):
         for var in ("ADELINE_STATE_DIR", "MQTT_TLS_DIR"):
-            with pytest.raises(ConfigError, match=f"^{var}=.*expected a folder"):
+            with pytest.raises(ConfigError, match=f"^{var}=.*not a folder"):
                 make(tmp_path, **{var: str(value)})
 
 
