@@ -720,12 +720,18 @@ def _shown(raw: str) -> str:
 
 def _refuse_control_characters(var: Variable, raw: str, source: str) -> None:
     bad = control_character(raw)
-    if bad is not None:
-        shown = "<hidden>" if var.secret else _shown(raw)
-        raise ConfigError(
-            f"{var.name}={shown} (from {source}) contains a control character ({bad}): "
-            "remove it (no setting may hold a line break, NUL or other control character)"
-        )
+    if bad is None:
+        return
+    shown = "<hidden>" if var.secret else _shown(raw)
+    try:
+        var.parse(raw)
+        expected = "no setting may hold a line break, NUL or other control character"
+    except ValueError as exc:  # say what is expected too, as for any other bad value
+        expected = f"expected {exc}"
+    raise ConfigError(
+        f"{var.name}={shown} (from {source}) contains a control character ({bad}): "
+        f"remove it ({expected})"
+    )
 
 
 def _check_folder(name: str, path: Path, source: str) -> None:
