@@ -459,3 +459,19 @@ def tls_listener_problems(settings: Settings) -> list[str]:
                 "the last `inv tls.certs`, run `inv services.restart`"
             )
     return problems
+
+
+def save_failure(log_text: str) -> str | None:
+    """What went wrong with mosquitto's save at shutdown, from its log since the stop; None if
+    nothing did. mosquitto 2.0 logs "Error: No space left on device." after "Saving ..." .
+
+    Both backends read it: the native broker's log file, the container's log under Docker.
+    """
+    lines = [line for line in log_text.splitlines() if "Error" in line or "error" in line]
+    for line in lines:
+        if "No space left" in line:
+            return "no space left on the device"
+    for line in lines:
+        if "sav" in line.lower() or "persist" in line.lower() or "database" in line.lower():
+            return line.split(": ", 1)[-1].strip()
+    return None

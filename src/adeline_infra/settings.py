@@ -391,8 +391,8 @@ VARIABLES: tuple[Variable, ...] = (
         "stop_timeout",
         "10",
         _stop_seconds,
-        "Seconds services.down waits for the native broker to save before killing it "
-        "(plus 1 s per 20 MB of database).",
+        "Seconds services.down waits for the broker to save before killing it "
+        "(native: plus 1 s per 20 MB of database).",
     ),
     Variable(
         "MOSQUITTO_LOG_MAX_MB",

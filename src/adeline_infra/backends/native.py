@@ -32,6 +32,7 @@ from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 from .. import broker_config, procs
+from ..broker_config import save_failure
 from ..errors import ConfigError, InfraError
 from ..files import tail_lines, write_atomic
 from .base import Backend, BrokerState
@@ -152,19 +153,6 @@ DB_NAME = "mosquitto.db"
 def stop_grace(base: float, db_size: int) -> float:
     """Seconds to wait for mosquitto's save before killing it: the setting plus the db's size."""
     return base + db_size / SAVE_BYTES_PER_S
-
-
-def save_failure(log_text: str) -> str | None:
-    """What went wrong with mosquitto's save at shutdown, from its log since the stop; None if
-    nothing did. mosquitto 2.0 logs "Error: No space left on device." after "Saving ..." ."""
-    lines = [line for line in log_text.splitlines() if "Error" in line or "error" in line]
-    for line in lines:
-        if "No space left" in line:
-            return "no space left on the device"
-    for line in lines:
-        if "sav" in line.lower() or "persist" in line.lower() or "database" in line.lower():
-            return line.split(": ", 1)[-1].strip()
-    return None
 
 
 def no_space(exc: OSError, where: Path) -> InfraError | None:

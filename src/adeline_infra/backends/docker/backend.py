@@ -289,14 +289,25 @@ class DockerBackend(Backend):
     # --- services.down / clean ----------------------------------------------------------------
 
     def stop(self) -> bool:
+        """Stop the broker and remove its containers; the named volumes (its data) stay.
+
+        The broker is stopped on its own first (`compose stop`, mosquitto saves on SIGTERM), so
+        the stopped container can still tell how it ended: killed after the grace period, or a
+        save its log reports as failed, is an InfraError (exit 1) after the cleanup, never a
+        "data kept".
+        """
         containers = self._containers(service=None)
         if not containers:
             return False
-        was_running = any(
-            c.status == "running"
-            for c in containers
-            if c.labels.get("com.docker.compose.service") == SERVICE
+        broker = next(
+            (
+                c
+                for c in containers
+                if c.labels.get("com.docker.compose.service") == SERVICE and c.status == "running"
+            ),
+            None,
         )
+        problem = self._stop_broker(broker) if broker is not None else None
         # Anonymous volumes (an image's VOLUME not covered by a named one, e.g. go2rtc's /config)
         # would pile up at every down: they hold nothing worth keeping, unlike the named ones.
         anonymous = sorted({v for c in containers for v in c.volumes if _ANONYMOUS.fullmatch(v)})
@@ -304,7 +315,25 @@ class DockerBackend(Backend):
         if result.returncode != 0:
             raise InfraError(f"docker compose down failed: {procs.last_line(result.stderr or '')}")
         self.engine.remove_volumes(anonymous)
-        return was_running
+        if problem:
+            raise InfraError(problem, hint="see `inv services.logs` before the next start")
+        return broker is not None
+
+    def _stop_broker(self, broker: Container) -> str | None:
+        """`compose stop` the broker; what went wrong with its save, or None when it saved."""
+        grace = max(1, round(self.settings.stop_timeout))
+        since = time.time() - 1  # the engine's clock and ours may differ by a little
+        result = self.compose("stop", "-t", str(grace), SERVICE, timeout=grace + 120)
+        if result.returncode != 0:
+            raise InfraError(f"docker compose stop failed: {procs.last_line(result.stderr or '')}")
+        stopped = self.engine.inspect([broker.id])
+        code = stopped[0].exit_code if stopped else None
+        if code == 137:  # SIGKILL: the engine gave up waiting for the save
+            return f"killed after {grace} s: changes since the last save are lost"
+        failure = broker_config.save_failure(self.engine.logs_since(broker.id, since))
+        if failure:
+            return f"the broker's save at shutdown failed: {failure}"
+        return None
 
     def clean(self) -> list[str]:
         label = f"com.docker.compose.project={self.project}"

@@ -86,6 +86,14 @@ class Container:
         return parse_time((self.attrs.get("State") or {}).get("StartedAt"))
 
     @property
+    def exit_code(self) -> int | None:
+        """The main process's exit code once the container has stopped (None while it runs)."""
+        state = self.attrs.get("State") or {}
+        if state.get("Running") or "ExitCode" not in state:
+            return None
+        return int(state["ExitCode"])
+
+    @property
     def volumes(self) -> list[str]:
         return [
             str(m["Name"])
@@ -236,6 +244,11 @@ class Engine:
         if result.returncode != 0:
             return []  # removed since it was seen
         return (result.stdout + result.stderr).splitlines()
+
+    def logs_since(self, container: str, since: float) -> str:
+        """What the container logged from `since` (epoch seconds) on, stdout and stderr."""
+        result = self.run("logs", "--since", f"{since:.3f}", container, check=False)
+        return (result.stdout or "") + (result.stderr or "") if result.returncode == 0 else ""
 
     def follow_logs(self, container: str, *, tail: int | None, since: int | None) -> Iterator[str]:
         """The container's log as it grows, until the container stops (or the caller does)."""
