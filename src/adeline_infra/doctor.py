@@ -447,41 +447,37 @@ def check_ports(
     backend: Backend,
     state: BrokerState | None,
     *,
-    in_use: Callable[[int], bool] = procs.port_in_use,
+    busy_of: Callable[[int, str, str | None], tuple[str, str] | None] | None = None,
     owner_of: Callable[[int], str | None] = procs.port_owner,
 ) -> list[Check]:
-    rows = []
-    running = bool(state and state.running)
+    """One row per listener's port: free, held by our broker, or busy in the words
+    `procs.port_busy` gives the tasks (the same check `services.up` makes)."""
     from .broker_config import listeners
 
+    def busy_default(port: int, variable: str, bind: str | None) -> tuple[str, str] | None:
+        return procs.port_busy(port, variable, bind=bind)
+
+    busy_at = busy_of or busy_default
+    rows = []
+    running = bool(state and state.running)
+    ours_ports = (
+        {state.detail.get(k) for k in ("port", "ws_port", "local_port")} if state else set()
+    )
     what_of = {"mqtt": "MQTT port", "websockets": "WebSockets port", "local": "local MQTT port"}
-    for port, var, what in ((x.port, x.variable, what_of[x.role]) for x in listeners(s)):
-        name = f"{what} {port}"
-        if not in_use(port):
+    for listener in listeners(s):
+        port = listener.port
+        name = f"{what_of[listener.role]} {port}"
+        bind = None if listener.loopback_only else listener.addresses[0]
+        busy = busy_at(port, listener.variable, bind)
+        if busy is None:
             rows.append(Check(name, OK, "free"))
             continue
-        owner = owner_of(port)
-        ours = running and (
-            backend.name != "native"
-            or port
-            in (
-                (
-                    state.detail.get("port"),
-                    state.detail.get("ws_port"),
-                    state.detail.get("local_port"),
-                )
-                if state
-                else ()
-            )
-        )
-        if ours:
+        if running and (backend.name != "native" or port in ours_ports):
+            owner = owner_of(port)
             by = f" ({owner})" if owner else ""
             rows.append(Check(name, OK, f"held by this checkout's {backend.name} broker{by}"))
             continue
-        hint = f"stop that program or set {var} in .env to a free port"
-        if owner and owner.lower().startswith("mosquitto"):
-            hint = "a system mosquitto service? `sudo systemctl stop mosquitto`, or " + hint
-        rows.append(Check(name, FAIL, f"in use by {owner or 'another program'}", hint))
+        rows.append(Check(name, FAIL, busy[0], busy[1]))
     return rows
 
 

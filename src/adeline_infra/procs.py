@@ -258,11 +258,9 @@ def owner_hint(os_name: str = os.name, platform: str = sys.platform) -> str:
     return "a system mosquitto service? `sudo systemctl stop mosquitto`"
 
 
-def port_busy_message(port: int, variable: str, *, bind: str | None = None) -> str | None:
-    """The one line for "port busy" (None when free): who holds it and how to get it back.
-
-    The one place every module (native and Docker backends, doctor) words this.
-    """
+def port_busy(port: int, variable: str, *, bind: str | None = None) -> tuple[str, str] | None:
+    """(what is wrong, what to do) when `port` is busy, else None: who holds it, and how to get
+    it back. The one wording every module uses (native and Docker backends, doctor)."""
     found = port_conflict(port, bind=bind)
     if found is None:
         return None
@@ -271,9 +269,15 @@ def port_busy_message(port: int, variable: str, *, bind: str | None = None) -> s
     by = f" by {owner}" if owner else " by another program"
     extra = f" ({owner_hint()})" if owner and owner.startswith("mosquitto") else ""
     return (
-        f"port {port} is already in use on {address}{by}{extra}: "
-        f"stop it or choose another port with {variable} in .env"
+        f"port {port} is already in use on {address}{by}{extra}",
+        f"stop it or choose another port with {variable} in .env",
     )
+
+
+def port_busy_message(port: int, variable: str, *, bind: str | None = None) -> str | None:
+    """`port_busy` as the one line an error prints (None when the port is free)."""
+    busy = port_busy(port, variable, bind=bind)
+    return f"{busy[0]}: {busy[1]}" if busy else None
 
 
 def _describe(pid: int) -> str:

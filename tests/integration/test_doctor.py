@@ -80,7 +80,7 @@ def test_port_held_by_another_program_fails(env: dict[str, str]) -> None:
         code, report, _ = doctor_json(env)
     assert code == 1
     row = rows(report)[f"MQTT port {port}"]
-    assert row["status"] == "fail" and "in use by" in row["detail"]
+    assert row["status"] == "fail" and "is already in use" in row["detail"]
     assert "MQTT_BROKER_PORT" in row["fix"]
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adeline_infra import doctor
+from adeline_infra import doctor, procs
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends.base import BrokerState
 from adeline_infra.backends.native import NativeBackend
@@ -204,27 +205,39 @@ def test_password_file(tmp_path: Path) -> None:
 
 
 def test_ports_free_ours_or_someone_elses(tmp_path: Path) -> None:
+    """doctor words a busy port as the tasks do (procs.port_busy): a real listener on the
+    MQTT port is named with the setting to change; our own broker holding it is fine."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        s = load(tmp_path, MQTT_BROKER_PORT=str(port), MQTT_WS_PORT="0")
+        backend = NativeBackend(s)
+        foreign = doctor.check_ports(s, backend, BrokerState("native", False))
+        assert [r.status for r in foreign] == [doctor.FAIL]
+        assert f"port {port} is already in use on 127.0.0.1" in foreign[0].detail
+        assert "MQTT_BROKER_PORT" in foreign[0].fix
+        ours = BrokerState("native", True, detail={"port": port})
+        held_by_us = doctor.check_ports(s, backend, ours)
+        assert [r.status for r in held_by_us] == [doctor.OK]
+        assert "this checkout's native broker" in held_by_us[0].detail
+    free = doctor.check_ports(s, backend, BrokerState("native", False))
+    assert [(r.status, r.detail) for r in free] == [(doctor.OK, "free")]
+
+
+def test_a_busy_port_names_the_system_mosquitto_fix_of_this_os(tmp_path: Path) -> None:
     s = load(tmp_path)
-    backend = NativeBackend(s)
-    stopped = BrokerState("native", False)
-    ours = BrokerState("native", True, detail={"port": s.mqtt_port, "ws_port": s.ws_port})
-
-    def rows(state: BrokerState, busy: bool, owner: str | None) -> list[doctor.Check]:
-        return doctor.check_ports(
-            s, backend, state, in_use=lambda _p: busy, owner_of=lambda _p: owner
-        )
-
-    assert [r.status for r in rows(stopped, False, None)] == [doctor.OK, doctor.OK]
-    held = rows(ours, True, "mosquitto (pid 42)")
-    assert [r.status for r in held] == [doctor.OK, doctor.OK]
-    assert "this checkout's native broker" in held[0].detail
-    foreign = rows(stopped, True, "mosquitto (pid 7)")
-    assert [r.status for r in foreign] == [doctor.FAIL, doctor.FAIL]
-    assert "mosquitto (pid 7)" in foreign[0].detail
-    assert "systemctl stop mosquitto" in foreign[0].fix and "MQTT_BROKER_PORT" in foreign[0].fix
-    assert "MQTT_WS_PORT" in foreign[1].fix
-    unknown = rows(stopped, True, None)
-    assert unknown[0].detail == "in use by another program"
+    rows = doctor.check_ports(
+        s,
+        NativeBackend(s),
+        BrokerState("native", False),
+        busy_of=lambda port, var, _bind: (f"port {port} busy", f"set {var}"),
+    )
+    assert [r.status for r in rows] == [doctor.FAIL, doctor.FAIL]
+    assert [r.fix for r in rows] == ["set MQTT_BROKER_PORT", "set MQTT_WS_PORT"]
+    assert "sc stop mosquitto" in procs.owner_hint("nt", "win32")
+    assert "brew services stop mosquitto" in procs.owner_hint("posix", "darwin")
+    assert "systemctl stop mosquitto" in procs.owner_hint("posix", "linux")
 
 
 def test_missing_mosquitto_fails_only_for_the_native_backend(tmp_path: Path) -> None:
