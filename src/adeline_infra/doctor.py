@@ -283,22 +283,33 @@ def check_pipeline_config(s: Settings) -> list[Check]:
         )
         for d in pipeline_config.disagreements(s)
     ]
+    door = pipeline_config.local_door(s)
+    host, port = door if door else (s.mqtt_host, s.mqtt_port)
     if not rows:
         rows.append(
             Check(
                 name,
                 OK,
-                f"{shown}: the tasks and the pipeline use {s.mqtt_host}:{s.mqtt_port} and the "
-                "same 4 topics",
+                f"{shown}: the pipeline uses {host}:{port} and the same 4 topics as the tasks",
             )
         )
-    if s.use_tls:
+    if door is not None:
+        rows.append(
+            Check(
+                "pipeline TLS",
+                OK,
+                f"MQTT_USE_TLS=true: the pipeline (no TLS in its client) uses the plaintext "
+                f"loopback port MQTT_LOCAL_PORT={door[1]}",
+            )
+        )
+    elif s.use_tls:
         rows.append(
             Check(
                 "pipeline TLS",
                 WARN,
                 "MQTT_USE_TLS=true but the pipeline has no TLS support: it cannot connect",
-                "give the pipeline a plain listener (e.g. on loopback)",
+                f"set MQTT_LOCAL_PORT (plaintext, loopback only) and use that port as "
+                f"mqtt.broker.port in {shown}",
             )
         )
     return rows

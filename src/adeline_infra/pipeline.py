@@ -41,7 +41,8 @@ _FIND_SPEC = (
 def environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """`base` (default: ours) plus NAME_ENABLED=False for every disabled model, and the resolved
     MQTT settings: credentials (removed when ours have none, so a stale one cannot win), host,
-    port, TLS and topics."""
+    port, TLS and topics. With TLS on and MQTT_LOCAL_PORT set, the host and port are that
+    plaintext loopback listener's, since the pipeline's client has no TLS."""
     env = dict(os.environ if base is None else base)
     for name in settings.pipeline_disabled_models:
         env[f"{name}_ENABLED"] = "False"
@@ -54,6 +55,9 @@ def environment(settings: Settings, base: Mapping[str, str] | None = None) -> di
         TOPIC_DETECTIONS=settings.topic_detections,
         TOPIC_METRICS=settings.topic_metrics,
     )
+    door = pipeline_config.local_door(settings)
+    if door is not None:  # its client has no TLS: the plaintext loopback listener
+        env.update(MQTT_BROKER_HOST=door[0], MQTT_BROKER_PORT=str(door[1]), MQTT_USE_TLS="false")
     if settings.username and settings.password:
         env["MQTT_USERNAME"] = settings.username
         env["MQTT_PASSWORD"] = settings.password

@@ -232,17 +232,31 @@ def disagreements(settings: Settings) -> list[Disagreement]:
     if config is None or not config.exists:
         return []
     shown = _shown(config.path, settings.root)
+    door = local_door(settings)
     found = []
     for var in VARIABLES:
         spec = BY_NAME[var]
-        ours = str(getattr(settings, spec.attr))
+        ours, ours_source = str(getattr(settings, spec.attr)), settings.sources.get(var, "?")
+        if door is not None and var == "MQTT_BROKER_HOST":
+            ours, ours_source = door[0], "MQTT_LOCAL_PORT: the pipeline has no TLS"
+        elif door is not None and var == "MQTT_BROKER_PORT":
+            ours, ours_source = str(door[1]), "MQTT_LOCAL_PORT: the pipeline has no TLS"
         if var in config.values:
             theirs, where = config.values[var].raw, config.source(var, shown)
         else:
             theirs, where = spec.default, f"its default: {shown} does not set it"
         if not _same(var, ours, theirs):
-            found.append(Disagreement(var, ours, settings.sources.get(var, "?"), theirs, where))
+            found.append(Disagreement(var, ours, ours_source, theirs, where))
     return found
+
+
+def local_door(settings: Settings) -> tuple[str, int] | None:
+    """(host, port) the pipeline must use when the broker speaks TLS: its MQTT client has no
+    TLS, so it needs the plaintext listener MQTT_LOCAL_PORT, which is on loopback only. None
+    when TLS is off (the pipeline uses the main listener) or no such port is set."""
+    if not settings.use_tls or not settings.local_port:
+        return None
+    return "localhost", settings.local_port
 
 
 def _shown(path: Path, root: Path) -> str:
