@@ -86,13 +86,13 @@ def ipv6_loopback() -> bool:
     return True
 
 
-def bind_addresses(settings: Settings, *, docker: bool = False) -> tuple[str, ...]:
-    """The host addresses MQTT_BIND_ADDRESS stands for: loopback is 127.0.0.1 (and ::1 where
-    the OS has it; not for Docker, whose engine publishes on IPv6 only when set up for it)."""
+def bind_addresses(settings: Settings) -> tuple[str, ...]:
+    """The host addresses MQTT_BIND_ADDRESS stands for: loopback is 127.0.0.1 and ::1 where the
+    OS has it, for both backends (Docker publishes on each, see `loopback6_override`)."""
     from .settings import LOOPBACK
 
     if settings.bind_address == LOOPBACK:
-        return ("127.0.0.1",) if docker else loopback_addresses()
+        return loopback_addresses()
     return (settings.bind_address,)
 
 
@@ -100,12 +100,12 @@ def loopback_addresses() -> tuple[str, ...]:
     return ("127.0.0.1", "::1") if ipv6_loopback() else ("127.0.0.1",)
 
 
-def listeners(settings: Settings, *, docker: bool = False) -> list[Listener]:
-    """Every listener the settings ask for, as bound on this machine (`docker`: as the Docker
-    backend publishes them)."""
+def listeners(settings: Settings) -> list[Listener]:
+    """Every listener the settings ask for, as bound on this machine (the Docker backend
+    publishes the same addresses)."""
     anonymous = settings.allow_anonymous
     tls, cert = settings.use_tls, settings.use_tls and settings.tls_require_client_cert
-    addresses = bind_addresses(settings, docker=docker)
+    addresses = bind_addresses(settings)
     found = [
         Listener(
             "mqtt", "MQTT_BROKER_PORT", "mqtt", settings.mqtt_port, addresses, tls, cert, anonymous
@@ -131,7 +131,7 @@ def listeners(settings: Settings, *, docker: bool = False) -> list[Listener]:
                 "MQTT_LOCAL_PORT",
                 "mqtt",
                 settings.local_port,
-                ("127.0.0.1",) if docker else loopback_addresses(),
+                loopback_addresses(),
                 False,
                 False,
                 anonymous,

@@ -120,7 +120,7 @@ def run(
         report.checks += check_docker(s, engine, needed=backend.name == "docker")
         add(check_mosquitto(s, needed=backend.name == "native"))
         report.checks += check_ports(s, backend, state)
-        report.checks += check_listeners(s, docker=backend.name == "docker")
+        report.checks += check_listeners(s)
     else:
         add(
             Check(
@@ -492,7 +492,7 @@ def check_ports(
     return rows
 
 
-def check_listeners(s: Settings, *, docker: bool = False) -> list[Check]:
+def check_listeners(s: Settings) -> list[Check]:
     """One row per listener the settings make (address, port, protocol, TLS, login, client
     certificate), failing for a door weaker than the settings promise: anonymous beyond loopback
     without MQTT_EXPOSE_ANONYMOUS, passwords in plaintext beyond loopback, WebSockets weaker
@@ -510,7 +510,7 @@ def check_listeners(s: Settings, *, docker: bool = False) -> list[Check]:
             live = tls_listener_problems(s)
         except InfraError:
             live = []  # no server.crt: the certificate rows say so
-        for listener in listeners(s, docker=docker):
+        for listener in listeners(s):
             if not listener.tls:
                 continue
             mark = f"the {listener.scheme} listener on port {listener.port} "
@@ -525,7 +525,7 @@ def check_listeners(s: Settings, *, docker: bool = False) -> list[Check]:
     }
     rows = []
     warning = exposure_warning(s)
-    for listener in listeners(s, docker=docker):
+    for listener in listeners(s):
         name = f"listener {listener.role}"
         found = problems.get(listener.role)
         if found:

@@ -169,9 +169,7 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[d
         else None,
         # What we bind; an external broker's addresses are its own business.
         "bind_address": settings.bind_address if backend.managed else None,
-        "addresses": list(bind_addresses(settings, docker=backend.name == "docker"))
-        if backend.managed
-        else [],
+        "addresses": list(bind_addresses(settings)) if backend.managed else [],
         "warning": exposure_warning(settings) if backend.managed else None,
         "version": None,
         "uptime_s": None,

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from adeline_infra import services
+from adeline_infra import broker_config, services
 from adeline_infra.settings import Settings
 
 from ..conftest import running_broker, settings_from
@@ -301,10 +301,18 @@ def test_docker_default_publishes_on_loopback_only(docker_surface: dict[str, str
     assert connack(s, "127.0.0.1", s.ws_port, websockets=True) == "ok"
     assert connack(s, "127.0.0.2", s.mqtt_port).startswith("no answer")
     assert connack(s, "127.0.0.2", s.ws_port, websockets=True).startswith("no answer")
-    ports = {
-        c.laddr.port: c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN"
-    }
-    assert ports[s.mqtt_port] == "127.0.0.1" and ports[s.ws_port] == "127.0.0.1"
+    loopback = {"127.0.0.1", "::1"} if broker_config.ipv6_loopback() else {"127.0.0.1"}
+    for port in (s.mqtt_port, s.ws_port):
+        bound = {
+            c.laddr.ip
+            for c in psutil.net_connections("tcp")
+            if c.status == "LISTEN" and c.laddr.port == port
+        }
+        assert bound == loopback, (port, bound)
+    if "::1" in loopback:  # published on IPv6 loopback too, like the native broker
+        assert connack(s, "::1", s.mqtt_port) == "ok"
+        assert connack(s, "::1", s.ws_port, websockets=True) == "ok"
+    assert services.status(s)[0]["addresses"] == sorted(loopback)
 
 
 @pytest.mark.docker
@@ -332,6 +340,8 @@ def test_docker_secure_recipe_wss_and_local_port(
     assert connack(s, "127.0.0.1", local, tls=False) == "ok"
     assert connack(s, "127.0.0.1", local, tls=False, login=False).startswith("refused")
     assert connack(s, "127.0.0.2", local, tls=False).startswith("no answer")
+    if broker_config.ipv6_loopback():
+        assert connack(s, "::1", local, tls=False) == "ok"
 
 
 @pytest.mark.docker

@@ -51,6 +51,7 @@ class DockerBackend(Backend):
         self.dir: Path = settings.state_dir / "docker"
         self.conf = self.dir / "mosquitto.conf"
         self.override = self.dir / broker_setup.SECURE_OVERRIDE
+        self.loopback6 = self.dir / broker_setup.LOOPBACK6_OVERRIDE
         self.engine = engine or Engine()
         self._compose: Compose | None = None
         self._restarts_at_start: int | None = None
@@ -122,6 +123,13 @@ class DockerBackend(Backend):
             import json
 
             broker_setup.write_if_changed(self.override, json.dumps(override, indent=2) + "\n")
+        loopback6 = broker_setup.loopback6_override(s)
+        if loopback6 is None:
+            self.loopback6.unlink(missing_ok=True)
+        else:
+            import json
+
+            broker_setup.write_if_changed(self.loopback6, json.dumps(loopback6, indent=2) + "\n")
         return self._env(broker_setup.fingerprint(s, text))
 
     def _up_failed(self, output: str, extras: frozenset[str], env: Mapping[str, str]) -> InfraError:
@@ -264,7 +272,7 @@ class DockerBackend(Backend):
         env: Mapping[str, str] | None = None,
     ) -> Any:
         ws = [self.settings.root / WS_COMPOSE_FILE] if self.settings.ws_port else []
-        overrides = ws + ([self.override] if self.override.is_file() else [])
+        overrides = ws + [f for f in (self.override, self.loopback6) if f.is_file()]
         args = compose_args(
             self.compose_command().argv,
             self.compose_file,

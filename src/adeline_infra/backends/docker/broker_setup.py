@@ -5,6 +5,8 @@
   and the compose file mounts it through `MOSQUITTO_CONFIG`.
 - With a password file or TLS, an override beside it mounts their folders and copies them in
   for the broker's user (`secure_override`).
+- Loopback is ::1 too where the OS has it: an override publishes the same ports on [::1]
+  (`loopback6_override`).
 - The fingerprint (a container label) says which settings the running broker was started with.
 """
 
@@ -25,11 +27,12 @@ if TYPE_CHECKING:
 
 FINGERPRINT_LABEL = "org.adeline.config-sha"
 SECURE_OVERRIDE = "compose.secure.yml"
+LOOPBACK6_OVERRIDE = "compose.loopback6.yml"
 
 # Where things live inside the container (the image's layout, as in eclipse-mosquitto).
 CONTAINER_PORT = 1883
 CONTAINER_WS_PORT = 9001
-CONTAINER_LOCAL_PORT = 1884  # MQTT_LOCAL_PORT's listener, published on 127.0.0.1 only
+CONTAINER_LOCAL_PORT = 1884  # MQTT_LOCAL_PORT's listener, published on loopback only
 CONTAINER_DATA = PurePosixPath("/mosquitto/data")
 CONTAINER_CONFIG = PurePosixPath("/mosquitto/config/mosquitto.conf")
 # The secure broker: the host folders of the password file and of the TLS files are mounted
@@ -145,6 +148,28 @@ def secure_override(settings: Settings) -> dict[str, Any] | None:
     return {"services": {SERVICE: service}}
 
 
+def loopback6_override(settings: Settings) -> dict[str, Any] | None:
+    """The ports published on [::1] as well, where the OS has IPv6 loopback; None otherwise.
+
+    MQTT and WebSockets when MQTT_BIND_ADDRESS is loopback; MQTT_LOCAL_PORT always (it is for
+    this machine only). The engine's userland proxy binds [::1] with or without IPv6 set up in
+    the engine (seen with engine 20.10, `--ipv6=false`: a client of [::1] reaches the broker,
+    one of 127.0.0.2 does not). Without ::1 the entries are left out: the proxy could not bind.
+    """
+    from ...settings import LOOPBACK
+
+    if not broker_config.ipv6_loopback():
+        return None
+    ports = []
+    if settings.bind_address == LOOPBACK:
+        ports.append(f"[::1]:{settings.mqtt_port}:{CONTAINER_PORT}")
+        if settings.ws_port:
+            ports.append(f"[::1]:{settings.ws_port}:{CONTAINER_WS_PORT}")
+    if settings.use_tls and settings.local_port:
+        ports.append(f"[::1]:{settings.local_port}:{CONTAINER_LOCAL_PORT}")
+    return {"services": {SERVICE: {"ports": ports}}} if ports else None
+
+
 def _compose_literal(text: str) -> str:
     """Compose interpolates `$NAME` in its files; `$$` is a literal `$`."""
     return text.replace("$", "$$")
@@ -161,6 +186,7 @@ def fingerprint(settings: Settings, config_text: str) -> str:
             str(settings.ws_port),
             publish_address(settings),
             json.dumps(override, sort_keys=True) if override else "",
+            json.dumps(loopback6_override(settings), sort_keys=True),
             broker_config.secrets_digest(_secret_sources(settings)) if override else "",
         ]
     )

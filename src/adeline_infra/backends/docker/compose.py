@@ -291,8 +291,8 @@ def compose_env(
 def publish_address(settings: Settings) -> str:
     """Where Compose publishes the ports (ADELINE_PUBLISH_ADDRESS): MQTT_BIND_ADDRESS.
 
-    Loopback is 127.0.0.1 only: publishing on ::1 needs IPv6 enabled in the Docker engine,
-    which it is not by default. An IPv6 address goes in brackets, as Compose wants.
+    Loopback is 127.0.0.1 here; ::1 is published by an override of its own where the OS has it
+    (`broker_setup.loopback6_override`). An IPv6 address goes in brackets, as Compose wants.
     """
     from ...settings import LOOPBACK
 
