@@ -340,6 +340,9 @@ def _engine_details(image: str) -> tuple[str | None, bool | None, str | None]:
         version = engine.server_version(timeout=10) or None
     except InfraError as exc:
         return None, None, str(exc)
+    windows = engine.linux_containers_problem(timeout=10)
+    if windows is not None:
+        return version, None, str(windows)
     try:
         present: bool | None = engine.image_present(image)
     except InfraError:

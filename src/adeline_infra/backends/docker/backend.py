@@ -138,6 +138,9 @@ class DockerBackend(Backend):
         `up -d` pulls every image before it creates anything: an unpullable go2rtc image means
         the broker was not started either, so it is started alone before the error is raised.
         """
+        windows = self.engine.linux_containers_problem()
+        if windows is not None:
+            return windows
         lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln.lower() or "denied" in ln.lower()]
         detail = (errors or lines or ["no output"])[-1][:200]

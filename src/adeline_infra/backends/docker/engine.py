@@ -178,6 +178,27 @@ class Engine:
             "version", "--format", "{{.Server.Version}}", timeout=timeout
         ).stdout.strip()
 
+    def server_os(self, timeout: float = TIMEOUT) -> str:
+        """The OS of the engine's containers: `linux`, or `windows` (Docker Desktop switched to
+        Windows containers, which cannot run the broker's Linux image)."""
+        return self.run("version", "--format", "{{.Server.Os}}", timeout=timeout).stdout.strip()
+
+    def linux_containers_problem(self, timeout: float = TIMEOUT) -> InfraError | None:
+        """The one line for an engine in Windows containers mode (None when it runs Linux
+        containers or cannot tell): there a pull fails with a misleading "no matching
+        manifest", so this is asked when something failed, and by doctor."""
+        try:
+            server_os = self.server_os(timeout=timeout)
+        except InfraError:
+            return None
+        if server_os.lower() != "windows":
+            return None
+        return InfraError(
+            "Docker runs Windows containers, and the broker's image is a Linux image",
+            hint="switch Docker Desktop to Linux containers (its tray menu: 'Switch to Linux "
+            "containers...'), or use the mosquitto binary with BROKER_BACKEND=native",
+        )
+
     def answers(self, timeout: float = 5.0) -> bool:
         """Does an engine answer? For `BROKER_BACKEND=auto`: never raises."""
         try:
