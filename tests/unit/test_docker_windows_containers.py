@@ -4,6 +4,7 @@ line, instead of "could not be pulled". A stand-in `docker` command answers as s
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,24 +16,27 @@ PULL_ERROR = "no matching manifest for windows/amd64 10.0.19045 in the manifest 
 
 
 def _docker(folder: Path, server_os: str) -> None:
-    """A `docker` on PATH whose engine runs `server_os` containers and cannot pull."""
+    """A `docker` on PATH (a Python script) whose engine runs `server_os` containers and
+    cannot pull anything."""
     folder.mkdir(exist_ok=True)
-    if os.name == "nt":
-        (folder / "docker.cmd").write_text(
-            '@if "%1"=="version" (echo 24.0.7& echo ' + server_os + "& exit /b 0)\r\n"
-            f"@echo {PULL_ERROR} 1>&2\r\n@exit /b 1\r\n"
-        )
-        return
-    script = folder / "docker"
+    script = folder / "fake_docker.py"
     script.write_text(
-        "#!/bin/sh\n"
-        'case "$*" in\n'
-        "  *Server.Version*) echo 24.0.7 ;;\n"
-        f"  *Server.Os*) echo {server_os} ;;\n"
-        f"  *) echo '{PULL_ERROR}' >&2; exit 1 ;;\n"
-        "esac\n"
+        "import sys\n"
+        "args = ' '.join(sys.argv[1:])\n"
+        "if 'Server.Version' in args:\n"
+        "    print('24.0.7')\n"
+        "elif 'Server.Os' in args:\n"
+        f"    print({server_os!r})\n"
+        "else:\n"
+        f"    sys.exit({PULL_ERROR!r})\n",
+        encoding="utf-8",
     )
-    script.chmod(0o755)
+    if os.name == "nt":
+        (folder / "docker.cmd").write_text(f'@"{sys.executable}" "{script}" %*\r\n')
+    else:
+        launcher = folder / "docker"
+        launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+        launcher.chmod(0o755)
 
 
 @pytest.fixture
