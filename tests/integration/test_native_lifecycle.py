@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from pathlib import Path
 
 import psutil
@@ -14,7 +13,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import interrupt, inv, inv_background
+from ..helpers import Lines, interrupt, inv, inv_background
 
 pytestmark = pytest.mark.integration
 
@@ -152,21 +151,19 @@ def test_clean_without_yes_deletes_nothing(started: dict[str, str]) -> None:
 
 def test_logs_follow_ends_cleanly_on_ctrl_c(started: dict[str, str]) -> None:
     proc = inv_background("services.logs", "--follow", "--tail", "5", env=started)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 15
-    seen = ""
-    while "running" not in seen and time.monotonic() < deadline:
-        seen += proc.stdout.readline()  # the broker's start line arrives from the tail
-    assert "running" in seen, seen
-    # A new client connecting shows up while we follow.
-    assert mqtt.probe(settings_from(started)).ok
-    while "probe" not in seen and time.monotonic() < deadline:
-        seen += proc.stdout.readline()
-    assert "adeline-probe" in seen
-    interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
-    out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+    try:
+        out, err = Lines(proc.stdout), Lines(proc.stderr)
+        out.wait_for("running", 15)  # the broker's start line arrives from the tail
+        # A new client connecting shows up while we follow.
+        assert mqtt.probe(settings_from(started)).ok
+        out.wait_for("adeline-probe", 15)
+        interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
+        assert proc.wait(timeout=10) == 0, err.rest(5)
+        assert "Traceback" not in err.rest(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
 
 
 def test_missing_binary_says_how_to_install(env: dict[str, str], tmp_path: Path) -> None:

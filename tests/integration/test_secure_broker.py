@@ -44,7 +44,12 @@ def mosquitto_passwd(path: Path, user: str, password: str, *, create: bool = Fal
         pytest.skip("mosquitto_passwd is not installed (apt install mosquitto)")
     args = [exe, *(["-c"] if create else []), str(path), user]
     subprocess.run(
-        args, input=f"{password}\n{password}\n", text=True, check=True, capture_output=True
+        args,
+        input=f"{password}\n{password}\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
 
 

@@ -16,13 +16,18 @@ def test_task_and_settings_tables_are_current() -> None:
         [sys.executable, str(ROOT / "scripts" / "sync_readme.py"), "--check"],
         capture_output=True,
         text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
 
 
 def test_every_inv_task_the_readme_names_exists() -> None:
     listed = subprocess.run(
-        [sys.executable, "-m", "invoke", "--list"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert listed.returncode == 0, listed.stderr
     tasks = set(re.findall(r"^\s{2}(\S+)", listed.stdout, flags=re.MULTILINE))

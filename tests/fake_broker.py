@@ -1,0 +1,178 @@
+"""A scripted MQTT server in a thread, for the branches a real mosquitto seldom takes.
+
+The way paho-mqtt's own tests fake a broker: a loopback socket server that reads the client's
+CONNECT and answers (or does not) as the test scripts it. Each accepted connection takes the next
+behaviour of the script; after the last one, `then` applies to every further connection:
+
+- `CONNACK` (or `connack(code)`): read CONNECT, answer a CONNACK with that MQTT 5 reason code
+  (0 = success, 0x86 bad user name or password, 0x87 not authorized, 0x88 server unavailable).
+- `CLOSE`: read CONNECT, close the connection without a CONNACK.
+- `SILENT`: accept and read, never answer; the connection stays open until the client goes.
+
+`tls=` an `ssl.SSLContext` (server side) makes it a TLS listener: a client that fails the
+handshake (wrong CA, plain MQTT, no client certificate when one is required) is dropped.
+
+Everything happens on 127.0.0.1 and in milliseconds: use it for probe / wait_ready / session /
+services.up branches, and a real mosquitto for what a broker does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+CONNECT, CONNACK_TYPE = 0x10, 0x20
+IO_TIMEOUT = 10.0  # a fake broker thread never blocks longer than this on one client
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    name: str
+    code: int = 0
+
+
+def connack(code: int = 0) -> Behaviour:
+    """Answer CONNECT with a CONNACK carrying this MQTT 5 reason code."""
+    return Behaviour("connack", code)
+
+
+CONNACK = connack(0)
+CLOSE = Behaviour("close")
+SILENT = Behaviour("silent")
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("client closed")
+        data += chunk
+    return data
+
+
+def read_packet(sock: socket.socket) -> tuple[int, bytes]:
+    """One MQTT control packet: (first byte, body). Raises ConnectionError at EOF."""
+    first = _recv_exactly(sock, 1)[0]
+    length, shift = 0, 0
+    for _ in range(4):  # the remaining length: a variable byte integer of at most 4 bytes
+        byte = _recv_exactly(sock, 1)[0]
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+    return first, _recv_exactly(sock, length)
+
+
+class FakeBroker:
+    """`with FakeBroker(CLOSE, CONNACK) as broker:` listens on `broker.host:broker.port`."""
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self, *script: Behaviour, then: Behaviour = CONNACK, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.script = list(script)
+        self.then = then
+        self.tls = tls
+        self.connections = 0  # connections accepted so far
+        self.connects: list[bytes] = []  # the CONNECT packets received (bodies)
+        self.handshake_errors: list[str] = []
+        self._server = socket.create_server((self.host, 0))
+        self.port = int(self._server.getsockname()[1])
+        self._stop = threading.Event()
+        self._clients: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="fake-broker", daemon=True)
+
+    def __enter__(self) -> FakeBroker:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        # Wake accept() by connecting once; then close every socket we hold.
+        with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 1):
+            pass
+        self._thread.join(IO_TIMEOUT)
+        self._server.close()
+        with self._lock:
+            for client in self._clients:
+                with contextlib.suppress(OSError):
+                    client.close()
+
+    def _next(self) -> Behaviour:
+        with self._lock:
+            self.connections += 1
+            return self.script.pop(0) if self.script else self.then
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            if self._stop.is_set():
+                client.close()
+                return
+            behaviour = self._next()
+            with self._lock:
+                self._clients.append(client)
+            threading.Thread(
+                target=self._handle, args=(client, behaviour), name="fake-client", daemon=True
+            ).start()
+
+    def _handle(self, raw: socket.socket, behaviour: Behaviour) -> None:
+        sock: socket.socket = raw
+        sock.settimeout(IO_TIMEOUT)
+        try:
+            if self.tls is not None:
+                try:
+                    sock = self.tls.wrap_socket(raw, server_side=True)
+                except (ssl.SSLError, OSError) as exc:
+                    self.handshake_errors.append(str(exc))
+                    return
+                with self._lock:
+                    self._clients.append(sock)
+            if behaviour.name == "silent":
+                while sock.recv(4096):  # until the client goes (or the broker closes)
+                    pass
+                return
+            first, body = read_packet(sock)
+            if first != CONNECT:  # its flags are reserved: 0
+                return  # not a CONNECT (e.g. a TLS ClientHello): drop it, as mosquitto does
+            self.connects.append(body)
+            if behaviour.name == "close":
+                return
+            # MQTT 5 CONNACK: flags 0 (no session present), reason code, no properties.
+            sock.sendall(bytes([CONNACK_TYPE, 3, 0, behaviour.code, 0]))
+            while True:  # then whatever the client sends (DISCONNECT), until it goes
+                read_packet(sock)
+        except (OSError, ConnectionError):
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def server_tls_context(tls_dir: Path, *, require_client_cert: bool = False) -> ssl.SSLContext:
+    """A TLS listener's context from a folder `inv tls.certs` made (ca.crt, server.crt/.key)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls_dir / "server.crt"), str(tls_dir / "server.key"))
+    if require_client_cert:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(str(tls_dir / "ca.crt"))
+    return context
