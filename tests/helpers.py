@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import queue
 import socket
@@ -65,6 +67,45 @@ def inv(
         input=input,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+def inv_here(
+    *args: str, env: Mapping[str, str], input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`inv ARGS` run by invoke's own `Program` in this process, as `inv()` runs it.
+
+    The same task loading (tasks.py found from the project root), argument parsing, output, exit
+    code and one-line errors, with `env` as the whole environment and no terminal, without the
+    new interpreter and `import invoke` each `inv()` pays (0.2-1 s a call). For tests whose
+    subject is what a task does; keep `inv()` where the subject is the process itself (Ctrl+C,
+    what it imports at start-up, what a fresh interpreter prints).
+    """
+    from invoke import Program, __version__
+
+    program = Program(
+        name="Invoke", binary="inv[oke]", binary_names=["invoke", "inv"], version=__version__
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code: int = 0
+    saved_env, saved_cwd, saved_stdin = dict(os.environ), os.getcwd(), sys.stdin
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(ROOT)
+        sys.stdin = io.StringIO(input or "")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                program.run(["inv", *args])
+            except SystemExit as exc:
+                if isinstance(exc.code, str):  # Python prints such a message and exits 1
+                    print(exc.code, file=sys.stderr)
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdin = saved_stdin
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["inv", *args], code, out.getvalue(), err.getvalue())
 
 
 def inv_background(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from ..helpers import inv
+from ..helpers import inv_here
 
 USER = "adeline-test"
 
@@ -23,9 +23,9 @@ def prepare(env: dict[str, str], tmp: Path) -> dict[str, str]:
         "MQTT_USE_TLS": "true",
         "MQTT_TLS_DIR": str(tmp / "secrets" / "tls"),
     }
-    certs = inv("tls.certs", env=secured)
+    certs = inv_here("tls.certs", env=secured)
     assert certs.returncode == 0, certs.stderr
-    added = inv("auth.add-user", USER, "--password-stdin", env=secured, input=password + "\n")
+    added = inv_here("auth.add-user", USER, "--password-stdin", env=secured, input=password + "\n")
     assert added.returncode == 0, added.stderr
     assert password not in added.stdout + added.stderr
     return secured

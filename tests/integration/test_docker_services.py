@@ -1,7 +1,9 @@
 """services.* through the Docker backend on a real engine, as a user runs them (`inv ...`).
 
-The same behaviours as the native backend's tests. Each test has its own compose project
-(COMPOSE_PROJECT_NAME), random host ports, and removes its containers, network and volumes.
+The same behaviours as the native backend's tests. A test that changes the broker's state has
+its own compose project (COMPOSE_PROJECT_NAME) and random host ports; the tests that only look
+at a running broker share one per module (`docker_broker`). Whatever a project made (containers,
+network, volumes) is removed through the engine's API at teardown.
 
 Without an engine (or without the broker image) these tests skip and say why; with
 ADELINE_REQUIRE_DOCKER=1 (CI, after .ci/start-docker.sh) they fail instead, so a CI run
@@ -22,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,29 +32,45 @@ from adeline_infra import mqtt
 
 from ..conftest import settings_from
 from ..docker_helpers import IMAGE, docker_env, remove_project
-from ..helpers import ROOT, base_env, free_port, inv, inv_background
+from ..helpers import ROOT, base_env, free_port, inv, inv_background, inv_here
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 
 @pytest.fixture
 def denv(engine: object, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Environment for `inv`: the Docker backend, its own compose project and ports."""
+    """Environment for `inv`: the Docker backend, its own compose project and ports.
+
+    Teardown removes the project's containers, network and volumes through the engine's API:
+    what `services.clean --yes` would do, without a Compose call per test.
+    """
     env = docker_env(tmp_path)
     try:
         yield env
     finally:
-        inv("services.clean", "--yes", env=env)
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+
+
+@pytest.fixture(scope="module")
+def docker_broker(
+    engine: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[dict[str, str], subprocess.CompletedProcess[str]]]:
+    """A broker started once with `inv services.up` for the tests that only look at it:
+    (its environment, what `services.up` printed)."""
+    env = docker_env(tmp_path_factory.mktemp("docker-broker"))
+    try:
+        yield env, _up(env)
+    finally:
         remove_project(engine, env["COMPOSE_PROJECT_NAME"])
 
 
 def _status(env: dict[str, str]) -> tuple[int, dict[str, object]]:
-    result = inv("services.status", "--json", env=env)
+    result = inv_here("services.status", "--json", env=env)
     return result.returncode, json.loads(result.stdout)
 
 
 def _up(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = inv("services.up", *args, env=env, timeout=120)
+    result = inv_here("services.up", *args, env=env)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -59,10 +78,10 @@ def _up(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 # --- the behaviours -----------------------------------------------------------------------------
 
 
-def test_up_answers_connack_at_once(denv: dict[str, str]) -> None:
-    result = _up(denv)
+def test_up_answers_connack_at_once(docker_broker: tuple[dict[str, str], Any]) -> None:
+    env, result = docker_broker
     assert "ready" in result.stdout and "docker" in result.stdout
-    assert mqtt.probe(settings_from(denv), timeout=2).ok
+    assert mqtt.probe(settings_from(env), timeout=2).ok
 
 
 def test_up_and_status_do_not_load_the_docker_sdk(denv: dict[str, str]) -> None:
@@ -81,30 +100,37 @@ def test_up_and_status_do_not_load_the_docker_sdk(denv: dict[str, str]) -> None:
         assert loaded == [], (task, loaded[:5])
 
 
-def test_up_is_idempotent(denv: dict[str, str]) -> None:
-    _up(denv)
-    first = _status(denv)[1]["detail"]
-    again = _up(denv)
+def test_up_is_idempotent(docker_broker: tuple[dict[str, str], Any]) -> None:
+    env, _ = docker_broker
+    first = _status(env)[1]["detail"]
+    again = inv_here("services.up", env=env)
+    assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout
-    assert _status(denv)[1]["detail"]["id"] == first["id"]  # type: ignore[index]
+    assert _status(env)[1]["detail"]["id"] == first["id"]  # type: ignore[index]
 
 
 def test_up_with_other_settings_asks_for_a_restart(denv: dict[str, str]) -> None:
     _up(denv)
     changed = dict(denv, MQTT_CONNECT_TIMEOUT="4", MQTT_WS_PORT=str(free_port()))
-    result = inv("services.up", env=changed)
+    result = inv_here("services.up", env=changed)
     assert result.returncode == 1
     assert "services.restart" in result.stderr
-    restarted = inv("services.restart", env=changed, timeout=120)
+    restarted = inv_here("services.restart", env=changed)
     assert restarted.returncode == 0, restarted.stderr
     assert "already running" in _up(changed).stdout
 
 
-def test_status_exit_codes_and_json(denv: dict[str, str], engine: object) -> None:
-    code, data = _status(denv)
-    assert code == 3
+def test_status_of_a_stopped_broker(denv: dict[str, str]) -> None:
+    result = inv("services.status", "--json", env=denv)  # the command line's exit code
+    assert result.returncode == 3
+    data = json.loads(result.stdout)
     assert data["backend"] == "docker" and data["running"] is False
-    _up(denv)
+
+
+def test_status_json_and_healthcheck(
+    docker_broker: tuple[dict[str, str], Any], engine: object
+) -> None:
+    denv, _ = docker_broker
     code, data = _status(denv)
     assert code == 0
     assert data["backend"] == "docker"
@@ -126,15 +152,19 @@ def test_status_exit_codes_and_json(denv: dict[str, str], engine: object) -> Non
     assert _status(denv)[1]["detail"]["health"] == "healthy"  # type: ignore[index]
 
 
-def test_logs_show_the_start_line_while_it_runs(denv: dict[str, str]) -> None:
-    _up(denv)
-    tail = inv("services.logs", "--tail", "50", env=denv)
+def test_logs_show_the_start_line_while_it_runs(
+    docker_broker: tuple[dict[str, str], Any],
+) -> None:
+    denv, _ = docker_broker
+    # The shared broker has logged healthchecks since it started: a tail that reaches back to
+    # its start line.
+    tail = inv_here("services.logs", "--tail", "1000", env=denv)
     assert tail.returncode == 0, tail.stderr
     assert "mosquitto version 2." in tail.stdout and "running" in tail.stdout
 
     if sys.platform == "win32":
         return
-    follow = inv_background("services.logs", "--follow", "--tail", "20", env=denv)
+    follow = inv_background("services.logs", "--follow", "--tail", "1000", env=denv)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(
         target=lambda: [lines.put(line) for line in follow.stdout],  # type: ignore[union-attr]
@@ -173,14 +203,14 @@ def test_retained_message_survives_down_up_and_clean_removes_it(denv: dict[str, 
     with mqtt.session(s, "test") as client:
         client.publish(topic, b"kept", qos=1, retain=True).wait_for_publish(5)
 
-    down = inv("services.down", env=denv)
+    down = inv_here("services.down", env=denv)
     assert down.returncode == 0, down.stderr
     assert "data kept" in down.stdout
     assert _status(denv)[0] == 3
     _up(denv)
     assert mqtt.retained(s, [topic]) == {topic: b"kept"}
 
-    cleaned = inv("services.clean", "--yes", env=denv)
+    cleaned = inv_here("services.clean", "--yes", env=denv)
     assert cleaned.returncode == 0, cleaned.stderr
     assert "volume" in cleaned.stdout
     _up(denv)
@@ -215,7 +245,7 @@ def test_with_go2rtc_starts_the_profile_and_down_removes_it(
         for c in engine.containers.list(all=True, filters=label)  # type: ignore[attr-defined]
     }
     assert services == {"mosquitto", "go2rtc"}
-    assert inv("services.down", env=env).returncode == 0
+    assert inv_here("services.down", env=env).returncode == 0
     assert engine.containers.list(all=True, filters=label) == []  # type: ignore[attr-defined]
 
 

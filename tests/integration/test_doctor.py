@@ -11,13 +11,13 @@ import pytest
 
 from adeline_infra.settings import Settings
 
-from ..helpers import inv
+from ..helpers import inv, inv_here
 
 pytestmark = pytest.mark.integration
 
 
 def doctor_json(env: dict[str, str]) -> tuple[int, dict[str, Any], str]:
-    result = inv("doctor", "--json", env=env)
+    result = inv_here("doctor", "--json", env=env)
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, json.loads(result.stdout), result.stderr
 
@@ -95,7 +95,7 @@ def test_missing_mosquitto_binary_fails_for_the_native_backend(
 
 
 def test_table_output(env: dict[str, str]) -> None:
-    result = inv("doctor", env=env)
+    result = inv_here("doctor", env=env)
     assert result.returncode == 0, result.stderr
     assert "inv doctor" in result.stdout and "mosquitto" in result.stdout
     assert "ok: the native backend can run" in result.stdout
@@ -175,7 +175,7 @@ def test_tls_broker_certificates_and_connack_over_tls(env: dict[str, str], tmp_p
 
     write_ca_and_server(tls, days=10)
     try:
-        assert inv("services.up", env=env).returncode == 0
+        assert inv_here("services.up", env=env).returncode == 0
         code, report, _ = doctor_json(env)
         assert code == 0, report
         by_name = rows(report)
@@ -184,4 +184,4 @@ def test_tls_broker_certificates_and_connack_over_tls(env: dict[str, str], tmp_p
         assert "expires in" in by_name["server certificate"]["detail"]
         assert by_name["broker"]["status"] == "ok" and "TLS on" in by_name["broker"]["detail"]
     finally:
-        inv("services.down", env=env)
+        inv_here("services.down", env=env)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from adeline_infra import control, monitor
 from adeline_infra.settings import Settings
 
-from ..helpers import inv, inv_background
+from ..helpers import inv, inv_background, inv_here
 from .standin import StandInPipeline, detection_payload
 
 pytestmark = pytest.mark.integration
@@ -61,12 +60,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
 
 
 def test_status_without_a_retained_status(native_broker: Settings, env: dict[str, str]) -> None:
-    start = time.monotonic()
     snap = monitor.snapshot(native_broker)
-    assert time.monotonic() - start < 1.0  # sanity bound: never waits for a sys_interval tick
     assert snap["pipeline"]["status"] is None
 
-    result = inv("monitor.status", "--json", env=env)
+    result = inv_here("monitor.status", "--json", env=env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     broker = data["broker"]
@@ -79,7 +76,7 @@ def test_status_without_a_retained_status(native_broker: Settings, env: dict[str
     assert data["pipeline"]["status"] is None
     assert set(data["pipeline"]) >= {"status", "timestamp", "client_id"}
 
-    table = inv("monitor.status", env=env)
+    table = inv_here("monitor.status", env=env)
     assert table.returncode == 0, table.stderr
     assert "no status published" in table.stdout
 
@@ -88,12 +85,10 @@ def test_status_with_a_retained_status(
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
     pipeline.publish_status("running")
-    start = time.monotonic()
     snap = monitor.snapshot(native_broker)
-    assert time.monotonic() - start < 1.0
     assert snap["pipeline"]["status"] == "running"
 
-    result = inv("monitor.status", "--json", env=env)
+    result = inv_here("monitor.status", "--json", env=env)
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)["pipeline"]
     assert status["status"] == "running"
@@ -101,12 +96,12 @@ def test_status_with_a_retained_status(
     assert status["timestamp"]
     assert 0 <= status["age_s"] < 60
 
-    table = inv("monitor.status", env=env)
+    table = inv_here("monitor.status", env=env)
     assert "running" in table.stdout and "inference_control" in table.stdout
 
 
 def test_broker_snapshot_json(native_broker: Settings, env: dict[str, str]) -> None:
-    result = inv("monitor.broker", "--json", env=env)
+    result = inv_here("monitor.broker", "--json", env=env)
     assert result.returncode == 0, result.stderr
     tree = json.loads(result.stdout)
     assert tree["$SYS/broker/version"].startswith("mosquitto version 2.")
@@ -182,7 +177,7 @@ def test_two_monitors_at_once_both_receive(
 def test_every_command_arrives(
     command: str, pipeline: StandInPipeline, env: dict[str, str]
 ) -> None:
-    result = inv(f"control.{command}", env=env)
+    result = inv_here(f"control.{command}", env=env)
     assert result.returncode == 0, result.stderr
     assert f"sent {command!r}" in result.stdout
     assert pipeline.next_command() == {"command": command}
@@ -190,14 +185,14 @@ def test_every_command_arrives(
 
 
 def test_send_any_command(pipeline: StandInPipeline, env: dict[str, str]) -> None:
-    result = inv("control.send", "toggle_crop", "--json", env=env)
+    result = inv_here("control.send", "toggle_crop", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["acknowledged"] is True
     assert pipeline.next_command() == {"command": "toggle_crop"}
 
 
 def test_no_subscriber_is_sent_with_a_warning(native_broker: Settings, env: dict[str, str]) -> None:
-    result = inv("control.pause", env=env)
+    result = inv_here("control.pause", env=env)
     assert result.returncode == 0, result.stderr
     assert "nobody subscribes" in result.stderr
 
@@ -206,11 +201,11 @@ def test_wait_prints_the_next_status_not_the_retained_one(
     pipeline: StandInPipeline, env: dict[str, str]
 ) -> None:
     pipeline.publish_status("running")  # retained: what --wait must skip
-    result = inv("control.pause", "--wait", "--json", env=env)
+    result = inv_here("control.pause", "--wait", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"]["status"] == "paused"
 
-    text = inv("control.resume", "--wait", env=env)
+    text = inv_here("control.resume", "--wait", env=env)
     assert text.returncode == 0, text.stderr
     assert "pipeline status: running" in text.stdout
 
@@ -220,7 +215,7 @@ def test_wait_without_an_answer_times_out_in_one_line(
 ) -> None:
     with StandInPipeline(native_broker, answer=False) as silent:
         silent.publish_status("running")  # only the retained status: no new one comes
-        result = inv("control.status", "--wait", "--timeout", "0.5", env=env)
+        result = inv_here("control.status", "--wait", "--timeout", "0.5", env=env)
     assert_one_line_error(result, "no status", "0.5 s")
 
 
@@ -238,10 +233,10 @@ def test_wait_without_an_answer_times_out_in_one_line(
         ("control.send", "health", "--wait"),
     ],
 )
-def test_broker_down_is_one_line_exit_1_quickly(args: tuple[str, ...], env: dict[str, str]) -> None:
-    start = time.monotonic()
-    result = inv(*args, env=env)  # no broker started: nothing listens on the port
-    assert time.monotonic() - start < 10  # sanity: within the connect timeout, plus startup
+def test_broker_down_is_one_line_exit_1(args: tuple[str, ...], env: dict[str, str]) -> None:
+    # No broker started: nothing listens on the port. A connection refused comes back at once,
+    # so the command ends well within inv()'s timeout (no timing assert: see scripts/bench*.py).
+    result = inv(*args, env=env, timeout=30)
     assert_one_line_error(result, "MQTT broker at", "inv services.up")
 
 

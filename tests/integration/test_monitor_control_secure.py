@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import running_broker, settings_from
-from ..helpers import inv, inv_background
+from ..helpers import inv, inv_background, inv_here
 from . import secure_setup
 from .standin import StandInPipeline, detection_payload
 from .test_monitor_control import assert_one_line_error, wait_listening
@@ -29,7 +29,7 @@ def test_status_data_and_control_with_auth_and_tls(secure_env: dict[str, str]) -
     s = settings_from(secure_env)
     with StandInPipeline(s) as pipeline:
         pipeline.publish_status("running")
-        status = inv("monitor.status", "--json", env=secure_env)
+        status = inv_here("monitor.status", "--json", env=secure_env)
         assert status.returncode == 0, status.stderr
         data = json.loads(status.stdout)
         assert data["broker"]["endpoint"].startswith("mqtts://")
@@ -42,7 +42,7 @@ def test_status_data_and_control_with_auth_and_tls(secure_env: dict[str, str]) -
         assert proc.returncode == 0, err
         assert json.loads(out)["frame"]["frame_id"] == 1
 
-        sent = inv("control.pause", "--wait", env=secure_env)
+        sent = inv_here("control.pause", "--wait", env=secure_env)
         assert sent.returncode == 0, sent.stderr
         assert pipeline.next_command() == {"command": "pause"}
         assert "pipeline status: paused" in sent.stdout
@@ -57,5 +57,7 @@ def test_wrong_password_is_one_line_exit_1(secure_env: dict[str, str]) -> None:
 
 
 def test_no_tls_against_a_tls_listener_is_one_line_exit_1(secure_env: dict[str, str]) -> None:
-    result = inv("control.status", env={**secure_env, "MQTT_USE_TLS": "false"})
+    # The TLS listener ignores a plain CONNECT: the CONNACK wait ends at the connect timeout.
+    plain = {**secure_env, "MQTT_USE_TLS": "false", "MQTT_CONNECT_TIMEOUT": "0.5"}
+    result = inv("control.status", env=plain)
     assert_one_line_error(result, "MQTT broker at")

@@ -13,13 +13,13 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import Lines, interrupt, inv, inv_background
+from ..helpers import Lines, interrupt, inv, inv_background, inv_here
 
 pytestmark = pytest.mark.integration
 
 
 def _pid(env: dict[str, str]) -> int:
-    status = json.loads(inv("services.status", "--json", env=env).stdout)
+    status = json.loads(inv_here("services.status", "--json", env=env).stdout)
     return int(status["detail"]["pid"])
 
 
@@ -40,15 +40,15 @@ def _mosquittos_for(env: dict[str, str]) -> list[psutil.Process]:
 
 @pytest.fixture
 def started(env: dict[str, str]):
-    result = inv("services.up", env=env)
+    result = inv_here("services.up", env=env)
     assert result.returncode == 0, result.stderr
     yield env
-    inv("services.down", env=env)
+    inv_here("services.down", env=env)
 
 
 def test_up_twice_is_one_broker(started: dict[str, str]) -> None:
     first = _pid(started)
-    again = inv("services.up", env=started)
+    again = inv_here("services.up", env=started)
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout
     assert _pid(started) == first
@@ -61,9 +61,9 @@ def test_retained_message_survives_down_up(started: dict[str, str]) -> None:
         info = client.publish("adeline/test/retained", b"kept", qos=1, retain=True)
         info.wait_for_publish(timeout=5)
         assert info.is_published()
-    assert inv("services.down", env=started).returncode == 0
-    assert inv("services.status", env=started).returncode == 3
-    assert inv("services.up", env=started).returncode == 0
+    assert inv_here("services.down", env=started).returncode == 0
+    assert inv_here("services.status", env=started).returncode == 3
+    assert inv_here("services.up", env=started).returncode == 0
     assert mqtt.retained(s, ["adeline/test/#"]) == {"adeline/test/retained": b"kept"}
 
 
@@ -72,10 +72,10 @@ def test_kill_9_is_seen_as_stopped_and_up_recovers(started: dict[str, str]) -> N
     proc = psutil.Process(pid)
     proc.kill()  # SIGKILL; TerminateProcess on Windows
     proc.wait(timeout=10)
-    status = inv("services.status", "--json", env=started)
+    status = inv_here("services.status", "--json", env=started)
     assert status.returncode == 3, status.stdout
     assert json.loads(status.stdout)["running"] is False
-    again = inv("services.up", env=started)
+    again = inv_here("services.up", env=started)
     assert again.returncode == 0, again.stderr
     assert "ready" in again.stdout
     assert mqtt.probe(settings_from(started)).ok
@@ -84,12 +84,12 @@ def test_kill_9_is_seen_as_stopped_and_up_recovers(started: dict[str, str]) -> N
 def test_reused_pid_is_not_mistaken_for_the_broker(started: dict[str, str]) -> None:
     """broker.json pointing at a live process that is not our broker: stopped, not running."""
     record_path = Path(started["ADELINE_STATE_DIR"]) / "native" / "broker.json"
-    inv("services.down", env=started)
+    inv_here("services.down", env=started)
     record = {"pid": os.getpid(), "create_time": 1.0, "port": 1, "ws_port": 2}
     record_path.write_text(json.dumps(record), encoding="utf-8")
-    status = inv("services.status", "--json", env=started)
+    status = inv_here("services.status", "--json", env=started)
     assert status.returncode == 3
-    assert inv("services.down", env=started).returncode == 0  # and it does not kill us
+    assert inv_here("services.down", env=started).returncode == 0  # and it does not kill us
 
 
 def test_busy_port_gives_one_clear_line(env: dict[str, str]) -> None:
@@ -104,7 +104,7 @@ def test_busy_port_gives_one_clear_line(env: dict[str, str]) -> None:
     assert f"port {port} is already in use" in lines[0]
     assert "MQTT_BROKER_PORT" in lines[0]
     assert "Traceback" not in result.stderr
-    assert inv("services.status", env=env).returncode == 3
+    assert inv_here("services.status", env=env).returncode == 3
 
 
 @pytest.mark.parametrize(
@@ -123,8 +123,9 @@ def test_bad_env_file_value_exits_2_naming_the_variable(
 ) -> None:
     Path(env["ADELINE_ENV_FILE"]).write_text(line + "\n", encoding="utf-8")
     env = {k: v for k, v in env.items() if k != variable}  # let the .env file speak
-    for task in ("services.up", "services.status"):
-        result = inv(task, env=env)
+    # the command line (a new process: one line, exit 2), then the same check in-process
+    for run, task in ((inv, "services.up"), (inv_here, "services.status")):
+        result = run(task, env=env)
         assert result.returncode == 2, (task, result.stdout, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and variable in lines[0], result.stderr
@@ -135,17 +136,17 @@ def test_clean_without_yes_deletes_nothing(started: dict[str, str]) -> None:
     s = settings_from(started)
     with mqtt.session(s, "test-pub") as client:
         client.publish("adeline/test/keep", b"1", qos=1, retain=True).wait_for_publish(5)
-    refused = inv("services.clean", env=started)  # no terminal: cannot ask, so it refuses
+    refused = inv_here("services.clean", env=started)  # no terminal: cannot ask, so it refuses
     assert refused.returncode == 2
     assert "--yes" in refused.stderr
     assert mqtt.probe(s).ok  # still running
-    inv("services.down", env=started)
-    inv("services.up", env=started)
+    inv_here("services.down", env=started)
+    inv_here("services.up", env=started)
     assert mqtt.retained(s, ["adeline/test/#"]) == {"adeline/test/keep": b"1"}
-    cleaned = inv("services.clean", "--yes", env=started)
+    cleaned = inv_here("services.clean", "--yes", env=started)
     assert cleaned.returncode == 0, cleaned.stderr
-    assert inv("services.status", env=started).returncode == 3
-    inv("services.up", env=started)
+    assert inv_here("services.status", env=started).returncode == 3
+    inv_here("services.up", env=started)
     assert mqtt.retained(s, ["adeline/test/#"]) == {}
 
 

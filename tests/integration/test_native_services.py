@@ -9,7 +9,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import inv
+from ..helpers import inv, inv_here
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def test_up_then_connack_immediately(env: dict[str, str]) -> None:
         assert "ready" in result.stdout
         assert mqtt.probe(settings_from(env), timeout=2).ok
     finally:
-        inv("services.down", env=env)
+        inv_here("services.down", env=env)
 
 
 def test_status_exit_codes_and_json(env: dict[str, str]) -> None:
@@ -29,15 +29,15 @@ def test_status_exit_codes_and_json(env: dict[str, str]) -> None:
     assert stopped.returncode == 3
     assert json.loads(stopped.stdout)["running"] is False
     try:
-        assert inv("services.up", env=env).returncode == 0
-        running = inv("services.status", "--json", env=env)
+        assert inv_here("services.up", env=env).returncode == 0
+        running = inv_here("services.status", "--json", env=env)
         assert running.returncode == 0, running.stderr
         data = json.loads(running.stdout)
         assert data["backend"] == "native"
         assert data["running"] is True and data["healthy"] is True
         assert data["version"].startswith("2.")
     finally:
-        inv("services.down", env=env)
+        inv_here("services.down", env=env)
 
 
 def test_probe_and_sys_snapshot_on_a_running_broker(shared_broker) -> None:  # type: ignore[no-untyped-def]
@@ -58,8 +58,8 @@ def test_status_shows_go2rtc_when_configured(env: dict[str, str]) -> None:
 
     with serve(Go2rtcHandler) as url:
         env["GO2RTC_API_URL"] = url
-        result = inv("services.status", "--json", env=env)
-        table = inv("services.status", env=env)
+        result = inv_here("services.status", "--json", env=env)
+        table = inv_here("services.status", env=env)
     assert result.returncode == 3  # the broker is stopped; go2rtc is reported all the same
     g = json.loads(result.stdout)["go2rtc"]
     assert g["reachable"] is True and g["version"]
@@ -69,5 +69,5 @@ def test_status_shows_go2rtc_when_configured(env: dict[str, str]) -> None:
 
 
 def test_status_leaves_go2rtc_out_when_not_configured(env: dict[str, str]) -> None:
-    result = inv("services.status", "--json", env=env)
+    result = inv_here("services.status", "--json", env=env)
     assert "go2rtc" not in json.loads(result.stdout)

@@ -26,7 +26,7 @@ from adeline_infra.settings import Settings
 
 from ..conftest import settings_from
 from ..docker_helpers import docker_env, remove_project
-from ..helpers import ROOT, base_env, inv
+from ..helpers import ROOT, base_env, inv, inv_here
 from ..tls_helpers import python313, strict_client
 
 pytestmark = pytest.mark.integration
@@ -91,20 +91,19 @@ def _secure(tmp_path: Path, make_env: Callable[..., dict[str, str]]) -> dict[str
 def secure_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Settings for a secure broker (files not made yet), on each backend in turn.
 
-    Docker: its own compose project, whose containers and volumes go at teardown.
+    Docker: its own compose project, whose containers, network and volumes go at teardown.
     """
     if request.param == "native":
         env = _secure(tmp_path, base_env)
         yield env
-        inv("services.down", env=env)
+        inv_here("services.down", env=env)
         return
     engine = request.getfixturevalue("engine")
     env = _secure(tmp_path, docker_env)
     try:
         yield env
     finally:
-        inv("services.clean", "--yes", env=env)
-        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])  # containers, network, volumes
 
 
 @pytest.fixture
@@ -132,7 +131,7 @@ def test_file_from_mosquitto_passwd_edited_by_the_script(
     if os.name == "posix":
         assert mode(pw) == 0o600
 
-    up = inv("services.up", env=secure_env)
+    up = inv_here("services.up", env=secure_env)
     assert up.returncode == 0, up.stderr
     s = settings_from(secure_env)
     accepted = {
@@ -151,7 +150,7 @@ def test_file_from_mosquitto_passwd_edited_by_the_script(
     anonymous = mqtt.probe(as_user(s, None, None), timeout=5)
     assert "anonymous" in anonymous.reason
 
-    status = inv("services.status", "--json", env=secure_env)
+    status = inv_here("services.status", "--json", env=secure_env)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["healthy"] is True
     assert "erin-pass" not in status.stdout + status.stderr + up.stdout + up.stderr
@@ -160,9 +159,11 @@ def test_file_from_mosquitto_passwd_edited_by_the_script(
 @pytest.fixture
 def tls_env(secure_env: dict[str, str]) -> dict[str, str]:
     """Password file and certificates made with the tasks, TLS on."""
-    added = inv("auth.add-user", "erin", "--password-stdin", env=secure_env, input="erin-pass\n")
+    added = inv_here(
+        "auth.add-user", "erin", "--password-stdin", env=secure_env, input="erin-pass\n"
+    )
     assert added.returncode == 0, added.stderr
-    made = inv("tls.certs", env=secure_env)
+    made = inv_here("tls.certs", env=secure_env)
     assert made.returncode == 0, made.stderr
     return {**secure_env, "MQTT_USE_TLS": "true"}
 
@@ -173,7 +174,7 @@ def test_tls_with_credentials(tls_env: dict[str, str], tmp_path: Path) -> None:
     trusted.mkdir()
     shutil.copy(s.ca_file, trusted / "ca.crt")
 
-    up = inv("services.up", env=tls_env)
+    up = inv_here("services.up", env=tls_env)
     assert up.returncode == 0, up.stderr
     assert "mqtts://" in up.stdout
     for host in ("localhost", "127.0.0.1"):
@@ -191,11 +192,11 @@ def test_tls_with_credentials(tls_env: dict[str, str], tmp_path: Path) -> None:
     wrong_ca = mqtt.probe(dataclasses.replace(s, tls_dir=other), timeout=5)
     assert not wrong_ca.ok and "do not trust" in wrong_ca.reason
 
-    status = inv("services.status", "--json", env=tls_env)
+    status = inv_here("services.status", "--json", env=tls_env)
     assert status.returncode == 0, status.stderr
     info = json.loads(status.stdout)
     assert info["healthy"] is True and info["endpoint"].startswith("mqtts://")
-    assert inv("tls.check", env=tls_env).returncode == 0
+    assert inv_here("tls.check", env=tls_env).returncode == 0
 
     if os.name == "posix":
         for path in (s.passwd_file, s.tls_dir / "ca.key", s.tls_dir / "server.key"):
@@ -203,17 +204,17 @@ def test_tls_with_credentials(tls_env: dict[str, str], tmp_path: Path) -> None:
 
     # Reissue the server certificate from the same CA: a client holding the old ca.crt still
     # connects after the restart.
-    again = inv("tls.certs", "--hosts", "localhost,127.0.0.1,broker.example.org", env=tls_env)
+    again = inv_here("tls.certs", "--hosts", "localhost,127.0.0.1,broker.example.org", env=tls_env)
     assert again.returncode == 0, again.stderr
     assert "kept (existing CA)" in again.stdout
-    assert inv("services.restart", env=tls_env).returncode == 0
+    assert inv_here("services.restart", env=tls_env).returncode == 0
     result = mqtt.probe(dataclasses.replace(s, tls_dir=trusted), timeout=5)
     assert result.ok, result.reason
 
 
 @pytest.mark.skipif(python313() is None, reason="Python 3.13 (pyenv 3.13.0) is not installed")
 def test_strict_python_313_client_logs_in_over_tls(tls_env: dict[str, str]) -> None:
-    assert inv("services.up", env=tls_env).returncode == 0
+    assert inv_here("services.up", env=tls_env).returncode == 0
     s = settings_from(tls_env)
     for name in ("localhost", "127.0.0.1"):
         ok = strict_client(
@@ -227,9 +228,9 @@ def test_strict_python_313_client_logs_in_over_tls(tls_env: dict[str, str]) -> N
 
 def test_client_certificate_required(tls_env: dict[str, str]) -> None:
     env = {**tls_env, "MQTT_TLS_REQUIRE_CLIENT_CERT": "true"}
-    made = inv("tls.client", "client", env=env)
+    made = inv_here("tls.client", "client", env=env)
     assert made.returncode == 0, made.stderr
-    up = inv("services.up", env=env)
+    up = inv_here("services.up", env=env)
     assert up.returncode == 0, up.stderr  # our probe presents client.crt
     s = settings_from(env)
     assert mqtt.probe(s, timeout=5).ok
@@ -241,23 +242,23 @@ def test_client_certificate_required(tls_env: dict[str, str]) -> None:
 
 
 def test_restart_applies_an_edited_password_file(tls_env: dict[str, str]) -> None:
-    assert inv("services.up", env=tls_env).returncode == 0
+    assert inv_here("services.up", env=tls_env).returncode == 0
     s = settings_from(tls_env)
     for user, password in (("frank", "frank-pass"), ("erin", "erin-new")):
-        r = inv("auth.add-user", user, "--password-stdin", env=tls_env, input=f"{password}\n")
+        r = inv_here("auth.add-user", user, "--password-stdin", env=tls_env, input=f"{password}\n")
         assert r.returncode == 0, r.stderr
     assert mqtt.probe(as_user(s, "frank", "frank-pass"), timeout=5).refused  # read at start only
 
     new_env = {**tls_env, "MQTT_PASSWORD": "erin-new"}
-    stale = inv("services.up", env=new_env)
+    stale = inv_here("services.up", env=new_env)
     assert stale.returncode == 1
     assert "services.restart" in stale.stderr  # the secrets are part of the broker's identity
-    restarted = inv("services.restart", env=new_env, timeout=120)
+    restarted = inv_here("services.restart", env=new_env)
     assert restarted.returncode == 0, restarted.stderr
     assert mqtt.probe(as_user(s, "frank", "frank-pass"), timeout=5).ok
     assert mqtt.probe(as_user(s, "erin", "erin-new"), timeout=5).ok
     assert mqtt.probe(as_user(s, "erin", "erin-pass"), timeout=5).refused
-    assert "already running" in inv("services.up", env=new_env).stdout
+    assert "already running" in inv_here("services.up", env=new_env).stdout
 
 
 @pytest.mark.parametrize(
@@ -267,8 +268,8 @@ def test_docker_healthcheck_under_auth_and_tls_never_holds_the_password(
     secure_env: dict[str, str], tls_env: dict[str, str], engine: Any
 ) -> None:
     env = {**tls_env, "MQTT_TLS_REQUIRE_CLIENT_CERT": "true"}
-    assert inv("tls.client", "client", env=env).returncode == 0
-    assert inv("services.up", env=env).returncode == 0
+    assert inv_here("tls.client", "client", env=env).returncode == 0
+    assert inv_here("services.up", env=env).returncode == 0
     label = f"com.docker.compose.project={env['COMPOSE_PROJECT_NAME']}"
     (container,) = engine.containers.list(filters={"label": label})
     deadline = time.monotonic() + 60
@@ -278,64 +279,66 @@ def test_docker_healthcheck_under_auth_and_tls_never_holds_the_password(
         time.sleep(0.5)  # Docker runs the check on its own clock (every 5 s)
         container.reload()
     assert "erin-pass" not in json.dumps(container.attrs)  # what `docker inspect` shows
-    status = inv("services.status", "--json", env=env)
+    status = inv_here("services.status", "--json", env=env)
     assert json.loads(status.stdout)["detail"]["health"] == "healthy"
 
 
 def test_up_refuses_what_the_settings_ask_for_but_is_missing(secure_env: dict[str, str]) -> None:
-    no_passwd = inv("services.up", env=secure_env)
+    no_passwd = inv("services.up", env=secure_env)  # the command line: one line, exit 2
     assert no_passwd.returncode == 2
     assert "inv auth.add-user" in no_passwd.stderr
     assert len(no_passwd.stderr.strip().splitlines()) == 1
 
-    added = inv("auth.add-user", "erin", "--password-stdin", env=secure_env, input="erin-pass\n")
+    added = inv_here(
+        "auth.add-user", "erin", "--password-stdin", env=secure_env, input="erin-pass\n"
+    )
     assert added.returncode == 0, added.stderr
-    no_certs = inv("services.up", env={**secure_env, "MQTT_USE_TLS": "true"})
+    no_certs = inv_here("services.up", env={**secure_env, "MQTT_USE_TLS": "true"})
     assert no_certs.returncode == 2
     assert "inv tls.certs" in no_certs.stderr
 
-    wrong = inv("services.up", env={**secure_env, "MQTT_PASSWORD": "not-it"})
+    wrong = inv_here("services.up", env={**secure_env, "MQTT_PASSWORD": "not-it"})
     assert wrong.returncode == 2
     assert "MQTT_PASSWORD" in wrong.stderr and "not-it" not in wrong.stderr
-    unknown = inv("services.up", env={**secure_env, "MQTT_USERNAME": "zed"})
+    unknown = inv_here("services.up", env={**secure_env, "MQTT_USERNAME": "zed"})
     assert unknown.returncode == 2 and "inv auth.add-user zed" in unknown.stderr
-    empty = inv("services.up", env={**secure_env, "MQTT_USERNAME": "", "MQTT_PASSWORD": ""})
+    empty = inv_here("services.up", env={**secure_env, "MQTT_USERNAME": "", "MQTT_PASSWORD": ""})
     assert empty.returncode == 2 and "MQTT_USERNAME" in empty.stderr
-    assert inv("services.status", env=secure_env).returncode == 3  # nothing was started
+    assert inv_here("services.status", env=secure_env).returncode == 3  # nothing was started
 
 
 def test_auth_tasks_round_trip(files_env: dict[str, str]) -> None:
     path = Path(files_env["MOSQUITTO_PASSWD_FILE"])
     for user in ("alice", "bob"):
-        r = inv("auth.add-user", user, "--password-stdin", env=files_env, input=f"{user}-pw\n")
+        r = inv_here("auth.add-user", user, "--password-stdin", env=files_env, input=f"{user}-pw\n")
         assert r.returncode == 0, r.stderr
         assert f"{user}-pw" not in r.stdout + r.stderr
-    listed = inv("auth.list-users", "--json", env=files_env)
+    listed = inv_here("auth.list-users", "--json", env=files_env)
     assert listed.returncode == 0, listed.stderr
     users = json.loads(listed.stdout)["users"]
     assert [u["user"] for u in users] == ["alice", "bob"]
     assert "$7$" not in listed.stdout
-    assert inv("auth.remove-user", "alice", env=files_env).returncode == 0
-    gone = inv("auth.remove-user", "alice", env=files_env)
+    assert inv_here("auth.remove-user", "alice", env=files_env).returncode == 0
+    gone = inv_here("auth.remove-user", "alice", env=files_env)
     assert gone.returncode == 1 and "not in" in gone.stderr
-    no_tty = inv("auth.add-user", "carol", env=files_env)  # no terminal, no --password-stdin
+    no_tty = inv_here("auth.add-user", "carol", env=files_env)  # no terminal, no --password-stdin
     assert no_tty.returncode == 2 and "--password-stdin" in no_tty.stderr
-    bad = inv("auth.add-user", "a:b", "--password-stdin", env=files_env, input="x\n")
+    bad = inv_here("auth.add-user", "a:b", "--password-stdin", env=files_env, input="x\n")
     assert bad.returncode == 2 and "':'" in bad.stderr
     assert "alice" not in path.read_text(encoding="utf-8")
 
 
 def test_tls_check_exit_codes(files_env: dict[str, str]) -> None:
-    missing = inv("tls.check", env=files_env)
+    missing = inv_here("tls.check", env=files_env)
     assert missing.returncode == 2 and "inv tls.certs" in missing.stderr
-    assert inv("tls.certs", env=files_env).returncode == 0
-    ok = inv("tls.check", "--json", env=files_env)
+    assert inv_here("tls.certs", env=files_env).returncode == 0
+    ok = inv_here("tls.check", "--json", env=files_env)
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] is True
     server = next(c for c in data["certificates"] if c["file"] == "server.crt")
     assert {"localhost", "127.0.0.1", "::1", "mosquitto"} <= set(server["sans"])
-    elsewhere = inv("tls.check", env={**files_env, "MQTT_BROKER_HOST": "broker.example.org"})
+    elsewhere = inv_here("tls.check", env={**files_env, "MQTT_BROKER_HOST": "broker.example.org"})
     assert elsewhere.returncode == 1 and "broker.example.org" in elsewhere.stderr
-    soon = inv("tls.check", "--days", "5000", env=files_env)
+    soon = inv_here("tls.check", "--days", "5000", env=files_env)
     assert soon.returncode == 1 and "expires in" in soon.stderr
