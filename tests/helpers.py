@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -109,18 +110,31 @@ def inv_here(
 
 
 def inv_background(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
-    """Start `inv ARGS` like `inv()`, without waiting: for long tasks (follow, watch, tail)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=ROOT,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # Windows: its own process group, the unit `interrupt` can send Ctrl+Break to
-        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-    )
+    """Start `inv ARGS` like `inv()`, without waiting: for long tasks (follow, watch, tail).
+
+    The child gets Python's Ctrl+C handling even when this test run was started with SIGINT
+    ignored (a background job of a non-interactive shell: `nox &`), which a child would inherit:
+    a test that sends SIGINT would then wait for an exit that never comes.
+    """
+    argv = [sys.executable, "-m", "invoke", *args]
+    ignored = os.name == "posix" and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:  # a handled signal is reset to the default in the child at exec; ignored stays
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Windows: its own process group, the unit `interrupt` can send Ctrl+Break to
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def interrupt(proc: subprocess.Popen[str]) -> None:

@@ -1,0 +1,102 @@
+"""procs: the one process launcher, checked through what callers see (exit codes, one-line
+errors, files), with tiny Python children instead of mocks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from adeline_infra import procs
+from adeline_infra.errors import InfraError
+
+PY = sys.executable
+
+
+def test_run_captures_output() -> None:
+    result = procs.run([PY, "-c", "print('hello')"], timeout=30)
+    assert result.returncode == 0 and result.stdout.strip() == "hello"
+
+
+def test_run_feeds_input_and_never_inherits_stdin() -> None:
+    echo = [PY, "-c", "import sys; print(sys.stdin.read().upper())"]
+    assert procs.run(echo, input="abc", timeout=30).stdout.strip() == "ABC"
+    assert procs.run(echo, timeout=30).stdout.strip() == ""  # stdin is closed, not ours
+
+
+def test_run_failure_is_one_line_with_the_last_line_of_stderr() -> None:
+    code = "import sys; print('noise', file=sys.stderr); print('the cause', file=sys.stderr); "
+    code += "sys.exit(4)"
+    with pytest.raises(InfraError) as err:
+        procs.run([PY, "-c", code], timeout=30)
+    message = str(err.value)
+    assert "failed with exit code 4: the cause" in message and "\n" not in message
+    unchecked = procs.run([PY, "-c", code], check=False, timeout=30)
+    assert unchecked.returncode == 4
+
+
+def test_run_missing_program_and_timeout_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(InfraError, match="is not installed or not on PATH"):
+        procs.run([tmp_path / "no-such-program"])
+    with pytest.raises(InfraError, match=r"did not finish within 0\.2 s"):
+        procs.run([PY, "-c", "import time; time.sleep(30)"], timeout=0.2)
+
+
+@pytest.mark.parametrize(("text", "last"), [("a\nb\n\n  \n", "b"), ("", ""), ("  only  ", "only")])
+def test_last_line(text: str, last: str) -> None:
+    assert procs.last_line(text) == last
+
+
+def test_spawn_detached_appends_to_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "child.log"
+    for word in ("first", "second"):
+        child = procs.spawn_detached(
+            [PY, "-c", f"import sys; print({word!r}); print('err', file=sys.stderr)"], log=log
+        )
+        assert child.wait(timeout=30) == 0
+    assert log.read_text().split() == ["first", "err", "second", "err"]
+
+
+def test_spawn_detached_missing_program(tmp_path: Path) -> None:
+    with pytest.raises(InfraError, match="is not installed"):
+        procs.spawn_detached([tmp_path / "nope"], log=tmp_path / "x.log")
+
+
+def test_which_looks_in_extra_folders(tmp_path: Path) -> None:
+    assert procs.which("adeline-surely-not-on-path") is None
+    if os.name == "nt":
+        pytest.skip("an executable script on Windows needs a .exe")
+    tool = tmp_path / "adeline-surely-not-on-path"
+    tool.write_text("#!/bin/sh\n")
+    assert procs.which(tool.name, [tmp_path]) is None  # not executable: not a candidate
+    tool.chmod(0o755)
+    assert procs.which(tool.name, [tmp_path / "elsewhere", tmp_path]) == str(tool)
+
+
+def test_port_in_use_and_its_owner() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = int(sock.getsockname()[1])
+        assert procs.port_in_use(port, "127.0.0.1")
+        owner = procs.port_owner(port)
+        assert owner is None or f"pid {os.getpid()}" in owner  # None where the OS hides it
+    assert not procs.port_in_use(port, "127.0.0.1")
+    assert procs.port_owner(port) is None
+
+
+def test_run_foreground_returns_the_child_exit_code(tmp_path: Path) -> None:
+    assert procs.run_foreground([PY, "-c", "import sys; sys.exit(7)"]) == 7
+    env = {**os.environ, "ADELINE_PROBE": "seen"}
+    script = "import os, sys; sys.exit(0 if os.environ['ADELINE_PROBE'] == 'seen' else 1)"
+    assert procs.run_foreground([PY, "-c", script], env=env, cwd=tmp_path) == 0
+    with pytest.raises(InfraError, match="is not installed"):
+        procs.run_foreground([tmp_path / "nope"])
+
+
+@pytest.mark.parametrize(("returncode", "shell"), [(0, 0), (3, 3), (-2, 130), (-9, 137)])
+def test_exit_code_as_a_shell_reports_it(returncode: int, shell: int) -> None:
+    assert procs.exit_code(returncode) == shell
