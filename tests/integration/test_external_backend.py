@@ -18,7 +18,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import base_env, inv, inv_background
+from ..helpers import base_env, inv, inv_background, inv_here
 from .secure_setup import prepare
 from .standin import StandInPipeline, detection_payload
 from .test_monitor_control import wait_listening
@@ -134,7 +134,7 @@ def test_up_waits_for_it_down_and_clean_refuse(
     assert broker.poll() is None  # still running
     assert mqtt.probe(settings_from(xenv)).ok
 
-    status = inv("services.status", "--json", env=xenv)
+    status = inv_here("services.status", "--json", env=xenv)
     assert status.returncode == 0, status.stderr
     info = json.loads(status.stdout)
     assert (info["backend"], info["healthy"]) == ("external", True)
@@ -148,12 +148,12 @@ def test_monitor_control_and_doctor_work_against_it(
     assert mqtt.wait_ready(s, 20).ok
     with StandInPipeline(s) as pipeline:  # TLS + password, like our tools
         pipeline.publish_status("running")
-        paused = inv("control.pause", "--wait", "--json", env=xenv)
+        paused = inv_here("control.pause", "--wait", "--json", env=xenv)
         assert paused.returncode == 0, paused.stderr
         assert json.loads(paused.stdout)["status"]["status"] == "paused"
         assert pipeline.next_command() == {"command": "pause"}
 
-        snap = inv("monitor.status", "--json", env=xenv)
+        snap = inv_here("monitor.status", "--json", env=xenv)
         assert snap.returncode == 0, snap.stderr
         data = json.loads(snap.stdout)
         assert data["broker"]["reachable"] is True
@@ -167,7 +167,7 @@ def test_monitor_control_and_doctor_work_against_it(
         assert proc.returncode == 0, err
         assert len(out.splitlines()) == 2
 
-    report = json.loads(inv("doctor", "--json", env=xenv, timeout=120).stdout)
+    report = json.loads(inv_here("doctor", "--json", env=xenv).stdout)
     rows = {c["name"]: c for c in report["checks"]}
     assert report["backend"] == "external"
     assert rows["broker"]["status"] == "ok", rows["broker"]

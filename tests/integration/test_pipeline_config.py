@@ -21,7 +21,7 @@ import pytest
 from adeline_infra.settings import Settings
 
 from ..conftest import running_broker, settings_from
-from ..helpers import base_env, free_port, inv, inv_background
+from ..helpers import base_env, free_port, inv, inv_background, inv_here
 from .standin import ConfiguredPipeline, detection_payload
 
 pytestmark = pytest.mark.integration
@@ -86,13 +86,13 @@ def test_pause_wait_status_data_and_metrics_reach_the_pipeline(
 ) -> None:
     pipeline.publish_status("running")
 
-    paused = inv("control.pause", "--wait", "--json", env=cenv)
+    paused = inv_here("control.pause", "--wait", "--json", env=cenv)
     assert paused.returncode == 0, paused.stderr
     assert json.loads(paused.stdout)["status"]["status"] == "paused"
     assert pipeline.next_command() == {"command": "pause"}
     assert "nobody subscribes" not in paused.stderr
 
-    status = inv("monitor.status", "--json", env=cenv)
+    status = inv_here("monitor.status", "--json", env=cenv)
     assert status.returncode == 0, status.stderr
     seen = json.loads(status.stdout)["pipeline"]
     assert (seen["status"], seen["topic"]) == ("paused", TOPICS["control_status"])
@@ -107,12 +107,12 @@ def test_pause_wait_status_data_and_metrics_reach_the_pipeline(
     assert proc.returncode == 0, err
     assert out.splitlines() == [p.decode() for p in sent]
 
-    metrics = inv("control.metrics", "--wait", "--json", env=cenv)
+    metrics = inv_here("control.metrics", "--wait", "--json", env=cenv)
     assert metrics.returncode == 0, metrics.stderr
     answer = json.loads(metrics.stdout)
     assert answer["answer_topic"] == TOPICS["metrics"]
     assert answer["metrics"]["throughput_fps"] == 12.5
-    text = inv("control.metrics", "--wait", env=cenv)
+    text = inv_here("control.metrics", "--wait", env=cenv)
     assert text.returncode == 0, text.stderr
     assert "throughput_fps: 12.5" in text.stdout
 
@@ -120,18 +120,18 @@ def test_pause_wait_status_data_and_metrics_reach_the_pipeline(
 def test_health_is_shown_as_fields(
     pipeline: ConfiguredPipeline, broker: Settings, cenv: dict[str, str]
 ) -> None:
-    health = inv("control.health", "--wait", env=cenv)
+    health = inv_here("control.health", "--wait", env=cenv)
     assert health.returncode == 0, health.stderr
     assert "healthy: true" in health.stdout
     assert "components.inference: ok" in health.stdout
 
-    snap = inv("monitor.status", "--json", env=cenv)
+    snap = inv_here("monitor.status", "--json", env=cenv)
     assert snap.returncode == 0, snap.stderr
     seen = json.loads(snap.stdout)["pipeline"]
     assert seen["problem"] is None
     assert seen["fields"]["healthy"] is True
     assert seen["fields"]["components"] == {"inference": "ok", "mqtt": "ok"}
-    table = inv("monitor.status", env=cenv)
+    table = inv_here("monitor.status", env=cenv)
     assert table.returncode == 0, table.stderr
     assert "components.mqtt" in table.stdout and "not a JSON object" not in table.stdout
 
@@ -147,7 +147,7 @@ def test_wait_for_a_command_without_a_known_answer_is_refused_at_once(
         ("control.toggle-crop", "toggle_crop"),
         ("control.stabilization-stats", "stabilization_stats"),
     ):
-        sent = inv(task, env=cenv)
+        sent = inv_here(task, env=cenv)
         assert sent.returncode == 0, sent.stderr
         assert pipeline.next_command() == {"command": command}  # the refused one never went
 
@@ -181,7 +181,7 @@ def test_status_follow_prints_every_change(
 def test_env_file_disagreeing_with_the_config_fails_doctor(
     broker: Settings, cenv: dict[str, str]
 ) -> None:
-    agree = inv("doctor", "--json", env=cenv, timeout=120)
+    agree = inv_here("doctor", "--json", env=cenv)
     report = json.loads(agree.stdout)
     rows = {c["name"]: c for c in report["checks"]}
     assert rows["pipeline config"]["status"] == "ok", rows["pipeline config"]
@@ -192,7 +192,7 @@ def test_env_file_disagreeing_with_the_config_fails_doctor(
     result = inv("doctor", env=cenv, timeout=120)
     assert result.returncode == 1, result.stdout
     assert "pipeline TOPIC_STATUS" in result.stderr  # the summary names the failing row
-    row = json.loads(inv("doctor", "--json", env=cenv, timeout=120).stdout)["checks"]
+    row = json.loads(inv_here("doctor", "--json", env=cenv).stdout)["checks"]
     bad = [c for c in row if c["name"] == "pipeline TOPIC_STATUS"][0]
     assert bad["status"] == "fail"
     assert "test.env" in bad["detail"] and "config.yaml line 8" in bad["detail"]
@@ -202,7 +202,7 @@ def test_env_file_disagreeing_with_the_config_fails_doctor(
         assert dev.returncode == 0, dev.stderr
         assert "warning: TOPIC_STATUS" in dev.stderr and "config.yaml line 8" in dev.stderr
     finally:
-        inv("services.down", env=cenv)
+        inv_here("services.down", env=cenv)
 
     run = inv("pipeline.run", env=cenv)
     assert run.returncode == 2, run.stderr
@@ -246,7 +246,7 @@ def test_pipeline_run_hands_settings_over(
         assert "ready" in out[0]  # services.up ran first
         seen = json.loads(out[-1])
     finally:
-        inv("services.down", env=run_env)
+        inv_here("services.down", env=run_env)
     assert Path(seen["cwd"]) == workdir
     assert password not in " ".join(seen["argv"])
     assert seen["env"] == {
