@@ -11,6 +11,8 @@ behaviour of the script; after the last one, `then` applies to every further con
 
 `tls=` an `ssl.SSLContext` (server side) makes it a TLS listener: a client that fails the
 handshake (wrong CA, plain MQTT, no client certificate when one is required) is dropped.
+`retained=` {topic: payload}: after a CONNACK, a SUBSCRIBE gets these (for the filters that name
+them exactly) as retained PUBLISHes, then its SUBACK, in that order, as mosquitto does.
 
 Everything happens on 127.0.0.1 and in milliseconds: use it for probe / wait_ready / session /
 services.up branches, and a real mosquitto for what a broker does.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-CONNECT, CONNACK_TYPE = 0x10, 0x20
+CONNECT, CONNACK_TYPE, SUBSCRIBE, SUBACK = 0x10, 0x20, 0x82, 0x90
 IO_TIMEOUT = 10.0  # a fake broker thread never blocks longer than this on one client
 
 
@@ -56,6 +58,39 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _packet(first: int, body: bytes) -> bytes:
+    return bytes([first]) + _varint(len(body)) + body
+
+
+def _subscription(body: bytes) -> tuple[bytes, list[str]]:
+    """(packet id, topic filters) of an MQTT 5 SUBSCRIBE body."""
+    packet_id, i = body[:2], 2
+    props, shift = 0, 0
+    while True:  # the properties' length, a variable byte integer; skip the properties
+        byte = body[i]
+        i += 1
+        props |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    i += props
+    filters = []
+    while i < len(body):
+        size = int.from_bytes(body[i : i + 2], "big")
+        filters.append(body[i + 2 : i + 2 + size].decode())
+        i += 2 + size + 1  # the filter, then its options byte
+    return packet_id, filters
+
+
 def read_packet(sock: socket.socket) -> tuple[int, bytes]:
     """One MQTT control packet: (first byte, body). Raises ConnectionError at EOF."""
     first = _recv_exactly(sock, 1)[0]
@@ -75,9 +110,16 @@ class FakeBroker:
     host = "127.0.0.1"
 
     def __init__(
-        self, *script: Behaviour, then: Behaviour = CONNACK, tls: ssl.SSLContext | None = None
+        self,
+        *script: Behaviour,
+        then: Behaviour = CONNACK,
+        tls: ssl.SSLContext | None = None,
+        retained: dict[str, bytes] | None = None,
     ) -> None:
         self.script = list(script)
+        self.retained = dict(retained or {})
+        self.subscribed: list[str] = []  # every topic filter subscribed to
+        self.answer_subscribe = True  # False: SUBSCRIBEs are never answered
         self.then = then
         self.tls = tls
         self.connections = 0  # connections accepted so far
@@ -159,13 +201,26 @@ class FakeBroker:
                 return
             # MQTT 5 CONNACK: flags 0 (no session present), reason code, no properties.
             sock.sendall(bytes([CONNACK_TYPE, 3, 0, behaviour.code, 0]))
-            while True:  # then whatever the client sends (DISCONNECT), until it goes
-                read_packet(sock)
+            while True:  # then SUBSCRIBEs (answered), DISCONNECT..., until the client goes
+                first, body = read_packet(sock)
+                if first == SUBSCRIBE and self.answer_subscribe:
+                    self._suback(sock, body)
         except (OSError, ConnectionError):
             return
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+
+    def _suback(self, sock: socket.socket, body: bytes) -> None:
+        packet_id, filters = _subscription(body)
+        self.subscribed += filters
+        for topic in filters:
+            if topic in self.retained:  # PUBLISH, QoS 0, retain: topic, no properties, payload
+                name = topic.encode()
+                publish = len(name).to_bytes(2, "big") + name + b"\0" + self.retained[topic]
+                sock.sendall(_packet(0x31, publish))
+        # SUBACK: the packet id, no properties, granted QoS 0 for each filter
+        sock.sendall(_packet(SUBACK, packet_id + b"\0" + bytes(len(filters))))
 
 
 def server_tls_context(tls_dir: Path, *, require_client_cert: bool = False) -> ssl.SSLContext:

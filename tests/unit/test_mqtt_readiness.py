@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -298,13 +299,19 @@ class ScriptedBackend(Backend):
         alive: bool = True,
         mismatch: str | None = None,
         log: tuple[str, ...] = (),
+        managed: bool = True,
+        started_at: float | None = None,
     ) -> None:
         super().__init__(settings)
         self.running, self._alive, self.mismatch, self.log = running, alive, mismatch, log
+        self.managed, self.started_at = managed, started_at
         self.started = 0
 
     def state(self) -> BrokerState:
-        return BrokerState(self.name, self.running)
+        return BrokerState(self.name, self.running, self.started_at, {"pid": 4242})
+
+    def version(self) -> str | None:
+        return "9.9.9-from-the-binary"
 
     def start(self, *, extras: frozenset[str] = frozenset()) -> None:
         self.started += 1
@@ -393,3 +400,79 @@ def test_up_without_log_lines_says_no_log(tmp_path: Path) -> None:
             services.up(s, timeout=0.2, backend=ScriptedBackend(s))
     assert "its log ends" not in str(err.value)
     assert "did not answer an MQTT CONNECT" in str(err.value)
+
+
+def test_up_external_broker_not_answering_names_what_to_check(tmp_path: Path) -> None:
+    with FakeBroker(then=CLOSE) as broker:
+        s = settings_for(tmp_path, broker.port)
+        with pytest.raises(InfraError) as err:
+            services.up(s, timeout=0.2, backend=ScriptedBackend(s, managed=False))
+    message = str(err.value)
+    assert "(external) did not answer an MQTT CONNECT within 0.2 s" in message
+    assert "MQTT_BROKER_HOST/PORT" in message and "\n" not in message
+
+
+def test_up_external_broker_answering_is_not_ours_to_manage(tmp_path: Path) -> None:
+    with FakeBroker(CONNACK) as broker:
+        s = settings_for(tmp_path, broker.port)
+        result = services.up(s, timeout=5, backend=ScriptedBackend(s, managed=False, running=True))
+    assert result.managed is False and result.already_running is False
+
+
+# --- services.status --------------------------------------------------------------------------
+
+
+def test_status_stopped_is_exit_3_saying_how_to_start(tmp_path: Path, closed_port: int) -> None:
+    s = settings_for(tmp_path, closed_port)
+    info, code = services.status(s, backend=ScriptedBackend(s))
+    assert code == services.EXIT_STOPPED == 3
+    assert info["running"] is False and info["healthy"] is False
+    assert "inv services.up" in info["problem"]
+
+
+def test_status_running_but_not_answering_is_exit_1(tmp_path: Path) -> None:
+    with FakeBroker(then=connack(NOT_AUTHORIZED)) as broker:
+        s = settings_for(tmp_path, broker.port)
+        info, code = services.status(s, backend=ScriptedBackend(s, running=True))
+    assert code == services.EXIT_UNHEALTHY == 1
+    assert info["running"] is True and info["healthy"] is False
+    assert info["problem"].startswith(f"MQTT broker at 127.0.0.1:{broker.port} refused")
+    assert info["version"] == "9.9.9-from-the-binary"  # from the backend, not MQTT
+
+
+def test_status_healthy_reads_version_and_uptime_from_sys(tmp_path: Path) -> None:
+    sys_topics = {
+        "$SYS/broker/version": b"mosquitto version 2.0.99",
+        "$SYS/broker/uptime": b"4242 seconds",
+    }
+    with FakeBroker(retained=sys_topics) as broker:
+        s = settings_for(tmp_path, broker.port)
+        info, code = services.status(s, backend=ScriptedBackend(s, running=True, started_at=1.0))
+    assert code == services.EXIT_OK == 0
+    assert info["healthy"] is True and info["problem"] is None
+    assert (info["version"], info["uptime_s"]) == ("2.0.99", 4242)
+    assert set(broker.subscribed) >= set(sys_topics)
+
+
+def test_status_healthy_without_sys_topics_falls_back_to_the_backend(tmp_path: Path) -> None:
+    with FakeBroker() as broker:  # answers SUBSCRIBE, has no $SYS tree
+        s = settings_for(tmp_path, broker.port)
+        backend = ScriptedBackend(s, running=True, started_at=time.time() - 60)
+        info, code = services.status(s, backend=backend)
+    assert code == 0 and info["version"] == "9.9.9-from-the-binary"
+    assert 59 <= info["uptime_s"] <= 3600  # from the backend's start time
+
+
+def test_retained_returns_what_the_broker_holds(tmp_path: Path) -> None:
+    with FakeBroker(retained={"a/b": b"1", "c": b""}) as broker:
+        values = mqtt.retained(settings_for(tmp_path, broker.port), ["a/b", "c", "x/y"])
+    assert values == {"a/b": b"1", "c": b""}
+
+
+def test_retained_without_a_suback_is_one_line(tmp_path: Path) -> None:
+    # CONNACK, then nothing: the SUBSCRIBE is never answered
+    with FakeBroker(then=connack(0)) as broker:
+        broker.answer_subscribe = False
+        with pytest.raises(BrokerUnavailable) as err:
+            mqtt.retained(settings_for(tmp_path, broker.port), ["a"], timeout=0.3)
+    assert "did not answer a SUBSCRIBE within 0.3 s" in str(err.value)
