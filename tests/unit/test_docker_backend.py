@@ -217,21 +217,6 @@ def test_compose_env_keeps_the_users_docker_host(tmp_path: Path) -> None:
     assert env["DOCKER_HOST"] == "tcp://mine:2375"
 
 
-def test_compose_file_matches_the_settings_defaults() -> None:
-    text = (ROOT / dk.COMPOSE_FILE).read_text(encoding="utf-8")
-    default_image = settings_mod.BY_NAME["MOSQUITTO_IMAGE"].default
-    assert f"${{MOSQUITTO_IMAGE:-{default_image}}}" in text
-    assert not re.search(r"^version:", text, re.M)  # obsolete in Compose v2
-    assert "container_name" not in text  # two clones must not fight over one name
-    assert "${MOSQUITTO_CONFIG:-./mosquitto.conf}:/mosquitto/config/mosquitto.conf:ro" in text
-    assert "healthcheck:" in text and "mosquitto_sub" in text
-    assert 'profiles: ["go2rtc"]' in text
-    assert f"{dk.FINGERPRINT_LABEL}:" in text
-    assert f"${{GO2RTC_IMAGE:-{compose_mod.GO2RTC_IMAGE}}}" in text  # named in error messages
-    by_hand = (ROOT / "docker" / "adeline" / "mosquitto.conf").read_text(encoding="utf-8")
-    assert "log_dest stderr" in by_hand and "log_dest stdout" not in by_hand
-
-
 # --- the engine, through the docker CLI ---------------------------------------------------------
 
 

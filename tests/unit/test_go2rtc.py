@@ -146,8 +146,11 @@ def test_parse_streams_rejects_a_non_object() -> None:
 
 
 def test_example_config_takes_credentials_from_the_environment() -> None:
-    text = (ROOT / "config" / "adeline" / "go2rtc.yaml").read_text(encoding="utf-8")
-    stream = next(line for line in text.splitlines() if line.strip().startswith("camera:"))
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "adeline" / "go2rtc.yaml").read_text("utf-8"))
+    stream = config["streams"]["camera"]  # what go2rtc reads, not a line of text
+    assert isinstance(stream, str) and stream.startswith("rtsp://")
     assert "${RTSP_SOURCE_USERNAME}:${RTSP_SOURCE_PASSWORD}@" in stream
 
     # go2rtc's substitution (pkg/shell/env.go): ${NAME} or ${NAME:fallback}
