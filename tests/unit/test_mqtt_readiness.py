@@ -84,7 +84,7 @@ def test_probe_nothing_listening_says_start_it(tmp_path: Path, closed_port: int)
 @pytest.mark.parametrize("behaviour", [CLOSE, SILENT], ids=["closes", "silent"])
 def test_probe_without_connack_suggests_a_tls_listener(tmp_path: Path, behaviour: object) -> None:
     with FakeBroker(behaviour) as broker:  # type: ignore[arg-type]
-        result = mqtt.probe(settings_for(tmp_path, broker.port), timeout=0.3)
+        result = mqtt.probe(settings_for(tmp_path, broker.port), timeout=0.1)
     assert not result.ok and not result.refused
     assert "sent no CONNACK" in result.reason and "MQTT_USE_TLS" in result.reason
 
@@ -167,7 +167,7 @@ def test_probe_tls_to_a_plain_listener_fails_without_retrying_forever(
 
 def test_probe_tls_handshake_never_answered_is_a_timeout(tmp_path: Path, tls_dir: Path) -> None:
     with FakeBroker(SILENT) as broker:  # accepts TCP, never answers the ClientHello
-        result = mqtt.probe(tls_settings(tmp_path, broker.port, tls_dir), timeout=0.3)
+        result = mqtt.probe(tls_settings(tmp_path, broker.port, tls_dir), timeout=0.1)
     assert not result.ok and result.reason == "did not answer in time"
 
 
@@ -260,9 +260,9 @@ def test_session_when_nothing_listens(tmp_path: Path, closed_port: int) -> None:
 def test_session_without_connack(tmp_path: Path) -> None:
     with FakeBroker(SILENT) as broker:
         s = settings_for(tmp_path, broker.port)
-        with pytest.raises(BrokerUnavailable) as err, mqtt.session(s, "test", timeout=0.3):
+        with pytest.raises(BrokerUnavailable) as err, mqtt.session(s, "test", timeout=0.1):
             pass
-    assert "sent no CONNACK within 0.3 s" in str(err.value)
+    assert "sent no CONNACK within 0.1 s" in str(err.value)
 
 
 def test_session_refused(tmp_path: Path) -> None:
@@ -386,9 +386,9 @@ def test_up_broker_that_never_answers_connect(tmp_path: Path) -> None:
     with FakeBroker(then=SILENT) as broker:
         s = settings_for(tmp_path, broker.port)
         with pytest.raises(InfraError) as err:
-            services.up(s, timeout=0.3, backend=ScriptedBackend(s, log=("1: listening",)))
+            services.up(s, timeout=0.1, backend=ScriptedBackend(s, log=("1: listening",)))
     message = str(err.value)
-    assert "the scripted broker did not answer an MQTT CONNECT within 0.3 s" in message
+    assert "the scripted broker did not answer an MQTT CONNECT within 0.1 s" in message
     assert "its log ends: 1: listening" in message and "inv services.logs" in message
     assert err.value.exit_code == 1 and "\n" not in message
 
@@ -474,5 +474,5 @@ def test_retained_without_a_suback_is_one_line(tmp_path: Path) -> None:
     with FakeBroker(then=connack(0)) as broker:
         broker.answer_subscribe = False
         with pytest.raises(BrokerUnavailable) as err:
-            mqtt.retained(settings_for(tmp_path, broker.port), ["a"], timeout=0.3)
-    assert "did not answer a SUBSCRIBE within 0.3 s" in str(err.value)
+            mqtt.retained(settings_for(tmp_path, broker.port), ["a"], timeout=0.1)
+    assert "did not answer a SUBSCRIBE within 0.1 s" in str(err.value)
