@@ -111,13 +111,15 @@ def tests(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """Integration tests against a real mosquitto that this session starts (native backend)."""
     state = Path(session.create_tmp()) / "broker-state"
+    mqtt_port = _free_port()
+    ws_port = next(p for p in iter(_free_port, None) if p != mqtt_port)  # the OS may repeat one
     env = {
         "BROKER_BACKEND": "native",
         "ADELINE_STATE_DIR": str(state),
         "ADELINE_ENV_FILE": str(state.parent / "none.env"),  # never the developer's .env
         "MQTT_BROKER_HOST": "127.0.0.1",
-        "MQTT_BROKER_PORT": str(_free_port()),
-        "MQTT_WS_PORT": str(_free_port()),
+        "MQTT_BROKER_PORT": str(mqtt_port),
+        "MQTT_WS_PORT": str(ws_port),
     }
     install(session, "test")
     session.run("python", "-m", "invoke", "services.up", env=env)

@@ -22,11 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 _SCRUB = ("BROKER_BACKEND", "ADELINE_ENV_FILE", "ADELINE_STATE_DIR")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on now (never 1883: the OS picks from its ephemeral range)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on now (never 1883: the OS picks from its ephemeral range),
+    and never one this process handed out before: the OS may give the port it just freed again,
+    and two settings of one test (MQTT_BROKER_PORT, MQTT_WS_PORT) would then collide."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def base_env(tmp: Path, **values: str) -> dict[str, str]:
