@@ -51,6 +51,10 @@ def base_env(tmp: Path, **values: str) -> dict[str, str]:
     env.update(
         ADELINE_ENV_FILE=str(env_file),
         ADELINE_STATE_DIR=str(tmp / "state"),
+        # Never the checkout's secrets/: a test adding a user must not edit the developer's
+        # password file, nor race another test (they run in parallel) over one shared file.
+        MOSQUITTO_PASSWD_FILE=str(tmp / "secrets" / "passwd"),
+        MQTT_TLS_DIR=str(tmp / "secrets" / "tls"),
         BROKER_BACKEND="native",
         MQTT_BROKER_HOST="127.0.0.1",
         MQTT_BROKER_PORT=str(free_port()),

@@ -16,7 +16,6 @@ import pytest
 
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends import docker as dk
-from adeline_infra.backends.docker import compose as compose_mod
 from adeline_infra.backends.docker import engine as engine_mod
 from adeline_infra.errors import ConfigError
 
