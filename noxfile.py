@@ -29,7 +29,7 @@ nox.options.reuse_venv = "yes"
 
 # Branch coverage floors (percent) for the modules where the logic branches; `nox -s coverage`
 # fails below them. Raise a floor when the figure rises, never lower it to make a change pass.
-COVERAGE_FLOORS = {"mqtt": 90, "services": 85, "procs": 70, "settings": 90}
+COVERAGE_FLOORS = {"mqtt": 93, "services": 85, "procs": 75, "settings": 95}
 
 
 def install(session: nox.Session, *groups: str, project: bool = True) -> None:

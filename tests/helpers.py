@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -23,19 +24,28 @@ _SCRUB = ("BROKER_BACKEND", "ADELINE_ENV_FILE", "ADELINE_STATE_DIR")
 
 
 _HANDED_OUT: set[int] = set()
+# Below every OS's ephemeral range (Linux 32768-60999, Windows and macOS 49152-65535): no
+# outgoing connection of any program takes one of these between our check and the broker's
+# bind. A port from the OS (bind to 0) is an ephemeral one, and on a busy machine one was taken
+# that way (mosquitto: "Unable to create websockets listener").
+_TEST_PORTS = range(20000, 32768)
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on now (never 1883: the OS picks from its ephemeral range),
-    and never one this process handed out before: the OS may give the port it just freed again,
-    and two settings of one test (MQTT_BROKER_PORT, MQTT_WS_PORT) would then collide."""
-    while True:
+    """A TCP port nothing listens on now, never 1883, outside the ephemeral range, and never one
+    this process handed out before (two settings of one test would collide)."""
+    for _ in range(200):
+        port = random.choice(_TEST_PORTS)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+            try:
+                sock.bind(("", port))
+            except OSError:
+                continue  # in use (or in TIME_WAIT): another one
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_TEST_PORTS}")
 
 
 def base_env(tmp: Path, **values: str) -> dict[str, str]:
