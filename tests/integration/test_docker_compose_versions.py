@@ -24,7 +24,7 @@ from adeline_infra.backends import docker as dk
 
 from ..conftest import settings_from
 from ..docker_helpers import IMAGE, docker_env, remove_project, unavailable
-from ..helpers import ROOT, base_env, free_port, inv
+from ..helpers import ROOT, base_env, free_port, inv, inv_here
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -118,12 +118,11 @@ def denv(engine: object, tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        inv("services.clean", "--yes", env=env)
-        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])  # containers, network, volumes
 
 
 def _status(env: dict[str, str]) -> dict[str, object]:
-    result = inv("services.status", "--json", env=env)
+    result = inv_here("services.status", "--json", env=env)
     return dict(json.loads(result.stdout))
 
 
@@ -147,7 +146,7 @@ def test_an_unpullable_go2rtc_image_is_named_and_the_broker_still_starts(
 def test_uptime_comes_from_the_container_before_the_broker_publishes_its_own(
     denv: dict[str, str],
 ) -> None:
-    assert inv("services.up", env=denv, timeout=120).returncode == 0
+    assert inv_here("services.up", env=denv).returncode == 0
     started = time.monotonic()
     # $SYS/broker/uptime is republished every 10 s: until then it says 0 (or a second).
     deadline = started + 30
@@ -198,7 +197,7 @@ def test_a_plugin_that_does_not_run_falls_back_to_v1_with_a_note(
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(notes) == 1 and str(plugin) in notes[0] and "v1" in notes[0], result.stderr
-    doctor = inv("doctor", "--json", env=env, timeout=120)
+    doctor = inv_here("doctor", "--json", env=env)
     rows = {row["name"]: row for row in json.loads(doctor.stdout)["checks"]}
     compose_row = rows["docker compose"]
     assert "docker-compose" in compose_row["detail"] and str(plugin) in compose_row["detail"]

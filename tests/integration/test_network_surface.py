@@ -23,7 +23,7 @@ from adeline_infra import broker_config, services
 from adeline_infra.settings import Settings
 
 from ..conftest import running_broker, settings_from
-from ..helpers import base_env, free_port, inv
+from ..helpers import base_env, free_port, inv, inv_here
 from .secure_setup import prepare
 
 pytestmark = pytest.mark.integration
@@ -139,15 +139,15 @@ def test_anonymous_beyond_loopback_is_refused_unless_accepted(env: dict[str, str
     try:
         assert up.returncode == 0, up.stderr
         assert "warning:" in up.stderr and "anonymous" in up.stderr
-        status = inv("services.status", "--json", env=accepted)
+        status = inv_here("services.status", "--json", env=accepted)
         assert status.returncode == 0 and "warning:" in status.stderr
         assert json.loads(status.stdout)["warning"]
-        doctor = json.loads(inv("doctor", "--json", env=accepted).stdout)
+        doctor = json.loads(inv_here("doctor", "--json", env=accepted).stdout)
         rows = {c["name"]: c for c in doctor["checks"]}
         assert rows["listener mqtt"]["status"] == "warn"
         assert connack(settings_from(accepted), "127.0.0.2", int(env["MQTT_BROKER_PORT"])) == "ok"
     finally:
-        inv("services.down", env=accepted)
+        inv_here("services.down", env=accepted)
 
 
 # --- TLS on every listener ------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_secure_websockets_speak_tls_with_the_password(secure: dict[str, str]) -
 
 
 def test_websockets_require_the_client_certificate_too(secure: dict[str, str]) -> None:
-    made = inv("tls.client", "client", env=secure)
+    made = inv_here("tls.client", "client", env=secure)
     assert made.returncode == 0, made.stderr
     with running_broker({**secure, "MQTT_TLS_REQUIRE_CLIENT_CERT": "true"}) as s:
         assert connack(s, "localhost", s.ws_port, websockets=True) == "ok"
@@ -238,7 +238,7 @@ def exposed_plaintext(passworded: dict[str, str]) -> Iterator[dict[str, str]]:
 def test_doctor_fails_passwords_in_plaintext_beyond_loopback(
     exposed_plaintext: dict[str, str],
 ) -> None:
-    result = inv("doctor", "--json", env=exposed_plaintext)
+    result = inv_here("doctor", "--json", env=exposed_plaintext)
     assert result.returncode == 1
     rows = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert rows["listener mqtt"]["status"] == "fail"
@@ -248,7 +248,7 @@ def test_doctor_fails_passwords_in_plaintext_beyond_loopback(
 
 def test_doctor_rows_for_the_secure_recipe(secure: dict[str, str]) -> None:
     local = free_port()
-    result = inv("doctor", "--json", env={**secure, "MQTT_LOCAL_PORT": str(local)})
+    result = inv_here("doctor", "--json", env={**secure, "MQTT_LOCAL_PORT": str(local)})
     rows = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert rows["listener mqtt"]["status"] == "ok"
     assert rows["listener mqtt"]["detail"].startswith("mqtts://")
@@ -283,9 +283,7 @@ def docker_surface(engine: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        for extra in ({}, {"MQTT_EXPOSE_ANONYMOUS": "true"}):
-            inv("services.clean", "--yes", env={**env, **extra}, timeout=120)
-        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])  # containers, network, volumes
 
 
 def _docker_up(env: dict[str, str]) -> Settings:
@@ -367,13 +365,13 @@ def test_docker_ws_port_zero_publishes_no_websockets(docker_surface: dict[str, s
 
 def test_tls_check_covers_every_listener(secure: dict[str, str], env: dict[str, str]) -> None:
     with running_broker(secure):
-        result = inv("tls.check", "--json", env=secure)
+        result = inv_here("tls.check", "--json", env=secure)
         assert result.returncode == 0, result.stdout + result.stderr
         listeners = json.loads(result.stdout)["listeners"]
         assert [x.split(":")[0] for x in listeners] == ["mqtts", "wss"]
         # A new server certificate: the running broker still presents the old one.
-        assert inv("tls.certs", env=secure).returncode == 0
-        stale = inv("tls.check", "--json", env=secure)
+        assert inv_here("tls.certs", env=secure).returncode == 0
+        stale = inv_here("tls.check", "--json", env=secure)
         assert stale.returncode == 1
         problems = json.loads(stale.stdout)["problems"]
         assert any("another certificate" in p and "wss" in p for p in problems), problems
@@ -381,7 +379,7 @@ def test_tls_check_covers_every_listener(secure: dict[str, str], env: dict[str, 
     plain = {**env, "MQTT_BROKER_PORT": secure["MQTT_BROKER_PORT"]}
     plain["MQTT_WS_PORT"] = secure["MQTT_WS_PORT"]
     with running_broker(plain):
-        result = inv("tls.check", "--json", env=secure)
+        result = inv_here("tls.check", "--json", env=secure)
         assert result.returncode == 1
         problems = json.loads(result.stdout)["problems"]
         assert sum("does not complete a TLS handshake" in p for p in problems) == 2, problems
@@ -402,7 +400,8 @@ def test_doctor_fails_a_plaintext_websockets_broker_when_tls_is_asked(
     plain["MQTT_WS_PORT"] = secure["MQTT_WS_PORT"]
     with running_broker(plain):
         rows = {
-            c["name"]: c for c in json.loads(inv("doctor", "--json", env=secure).stdout)["checks"]
+            c["name"]: c
+            for c in json.loads(inv_here("doctor", "--json", env=secure).stdout)["checks"]
         }
         assert rows["listener websockets"]["status"] == "fail"
         assert "TLS handshake" in rows["listener websockets"]["detail"]
