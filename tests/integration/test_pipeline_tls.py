@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ..conftest import running_broker
-from ..helpers import base_env, free_port, inv
+from ..helpers import base_env, free_port, inv_here
 from .secure_setup import prepare
 from .standin import ConfiguredPipeline
 from .test_pipeline_config import write_config
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def _doctor_rows(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
-    result = inv("doctor", "--json", env=env)
+    result = inv_here("doctor", "--json", env=env)
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, {row["name"]: row for row in json.loads(result.stdout)["checks"]}
 
@@ -38,7 +38,7 @@ def test_pipeline_without_tls_reaches_a_tls_broker_through_the_local_port(
     secure["PIPELINE_CONFIG"] = str(write_config(workdir, local, host="127.0.0.1"))
     with running_broker(secure), ConfiguredPipeline(workdir, secure) as pipeline:
         pipeline.publish_status("running")
-        paused = inv("control.pause", "--wait", "--json", env=secure)  # the tasks: over TLS
+        paused = inv_here("control.pause", "--wait", "--json", env=secure)  # the tasks: over TLS
         assert paused.returncode == 0, paused.stderr
         assert json.loads(paused.stdout)["status"]["status"] == "paused"
         assert pipeline.next_command() == {"command": "pause"}
