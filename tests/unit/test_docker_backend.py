@@ -31,20 +31,33 @@ def load(tmp_path: Path, root: Path | None = None, **env: str) -> settings_mod.S
 # --- which compose: see test_docker_compose_discovery.py ----------------------------------------
 
 
+def _options(args: list[str], action: list[str]) -> tuple[list[str], set[tuple[str, str]]]:
+    """(the global options before the action, as (flag, value) pairs) of a compose argv."""
+    assert args[len(args) - len(action) :] == action, args  # the action and its flags come last
+    before = args[: len(args) - len(action)]
+    return before, set(zip(before[::2], before[1::2], strict=False))
+
+
 def test_compose_args_put_file_project_and_profiles_before_the_action() -> None:
+    # What Compose needs, not one spelling: each global option with its value, before the
+    # action; the CLI it was given first.
     args = dk.compose_args(
         ["docker", "compose"], Path("f.yml"), "proj", frozenset({"go2rtc"}), "up", "-d"
     )
-    assert args == [
-        "docker", "compose", "-f", "f.yml", "-p", "proj", "--profile", "go2rtc", "up", "-d",
-    ]  # fmt: skip
-    assert dk.compose_args(["docker-compose"], Path("f.yml"), "p", frozenset(), "down") == [
-        "docker-compose", "-f", "f.yml", "-p", "p", "down",
-    ]  # fmt: skip
+    assert args[:2] == ["docker", "compose"]
+    _, pairs = _options(args[2:], ["up", "-d"])
+    assert pairs == {("-f", "f.yml"), ("-p", "proj"), ("--profile", "go2rtc")}
+
+    args = dk.compose_args(["docker-compose"], Path("f.yml"), "p", frozenset(), "down")
+    assert args[0] == "docker-compose"
+    assert _options(args[1:], ["down"])[1] == {("-f", "f.yml"), ("-p", "p")}
+
     with_override = dk.compose_args(
         ["docker-compose"], Path("f.yml"), "p", frozenset(), "up", overrides=[Path("o.yml")]
     )
-    assert with_override == ["docker-compose", "-f", "f.yml", "-f", "o.yml", "-p", "p", "up"]
+    before, pairs = _options(with_override[1:], ["up"])
+    assert pairs >= {("-f", "f.yml"), ("-f", "o.yml"), ("-p", "p")}
+    assert before.index("f.yml") < before.index("o.yml")  # a later file overrides an earlier one
 
 
 # --- project name -------------------------------------------------------------------------------
