@@ -85,7 +85,13 @@ def describe_failure(settings: Settings, reason: str) -> str:
     return f"MQTT broker at {settings.mqtt_host}:{settings.mqtt_port} {reason}"
 
 
-def _connect_error(exc: BaseException) -> str:
+def _connect_error(exc: BaseException, *, tls: bool = False) -> str:
+    if tls and isinstance(exc, ConnectionResetError | ssl.SSLEOFError):
+        # A plaintext listener reads the ClientHello as a broken MQTT packet and hangs up.
+        return (
+            "closed the connection during the TLS handshake: is it a plaintext listener? "
+            "(MQTT_USE_TLS=true expects TLS on MQTT_BROKER_PORT; `inv tls.check` tells)"
+        )
     if isinstance(exc, ConnectionRefusedError):
         return "refused the connection (nothing listening): start it with `inv services.up`"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -124,7 +130,9 @@ def probe(settings: Settings, timeout: float | None = None) -> ProbeResult:
         if "rc" in answer and not answer["rc"].is_failure:
             client.disconnect()
     except (OSError, ssl.SSLError) as exc:
-        return ProbeResult(False, _connect_error(exc), elapsed=time.monotonic() - start)
+        return ProbeResult(
+            False, _connect_error(exc, tls=settings.use_tls), elapsed=time.monotonic() - start
+        )
     finally:
         client._reset_sockets()  # close the socket and paho's wake-up pair now, not at GC
     elapsed = time.monotonic() - start
@@ -215,7 +223,9 @@ def session(
     try:
         client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
     except (OSError, ssl.SSLError) as exc:
-        raise BrokerUnavailable(describe_failure(settings, _connect_error(exc))) from None
+        raise BrokerUnavailable(
+            describe_failure(settings, _connect_error(exc, tls=settings.use_tls))
+        ) from None
     client.loop_start()
     try:
         if not connected.wait(timeout):

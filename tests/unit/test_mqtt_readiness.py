@@ -162,6 +162,7 @@ def test_probe_tls_to_a_plain_listener_fails_without_retrying_forever(
     with FakeBroker(CONNACK) as broker:
         result = mqtt.probe(tls_settings(tmp_path, broker.port, tls_dir), timeout=1)
     assert not result.ok and not result.refused, result.reason
+    assert "TLS handshake" in result.reason and "plaintext listener" in result.reason
     assert broker.connects == [] and broker.connections == 1
 
 
