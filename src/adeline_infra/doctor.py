@@ -546,7 +546,7 @@ def check_listeners(s: Settings) -> list[Check]:
     return rows
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
@@ -562,7 +562,7 @@ def check_broker(s: Settings, backend: Backend, state: BrokerState | None) -> li
     running = bool(state and state.running)
     who = f"as {s.username!r}" if s.username else "anonymously"
     how = f"{who}, TLS {'on' if s.use_tls else 'off'}"
-    if not running and _is_loopback(s.mqtt_host) and not procs.port_in_use(s.mqtt_port):
+    if not running and is_loopback(s.mqtt_host) and not procs.port_in_use(s.mqtt_port):
         return [
             Check(
                 "broker",

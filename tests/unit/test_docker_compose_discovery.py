@@ -109,10 +109,10 @@ def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     cache = tmp_path / "compose.json"
     for text in ("", "{", "[]", '{"key": 1}', '{"key": "k", "version": 2}'):
         cache.write_text(text, encoding="utf-8")
-        assert compose_mod._cached(cache, "k") is None
+        assert compose_mod.cached_version(cache, "k") is None
     cache.write_text('{"key": "k", "version": "2.40.3"}', encoding="utf-8")
-    assert compose_mod._cached(cache, "k") == "2.40.3"
-    assert compose_mod._cached(cache, "other") is None
+    assert compose_mod.cached_version(cache, "k") == "2.40.3"
+    assert compose_mod.cached_version(cache, "other") is None
 
 
 @pytest.mark.parametrize(("raw", "value"), [("auto", "auto"), (" V2 ", "v2"), ("v1", "v1")])

@@ -274,5 +274,5 @@ def test_render_escapes_markup(capsys: Any) -> None:
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
 def test_loopback(host: str) -> None:
-    assert doctor._is_loopback(host)
-    assert not doctor._is_loopback("broker.lan")
+    assert doctor.is_loopback(host)
+    assert not doctor.is_loopback("broker.lan")

@@ -199,29 +199,29 @@ def test_a_failed_save_gets_the_last_good_database_back(tmp_path: Path) -> None:
     backend = native.NativeBackend(_settings(tmp_path))
     backend.data.mkdir(parents=True)
     backend.db.write_bytes(b"good database")
-    backend._keep_last_good()
+    backend.keep_last_good()
     # a failed save that leaves an empty file: mosquitto writes mosquitto.db.new, renames it over
     (backend.data / "empty").write_bytes(b"")
     (backend.data / "empty").replace(backend.db)
     (backend.data / "mosquitto.db.new").write_bytes(b"half")
-    assert backend._restore_last_good()
+    assert backend.restore_last_good()
     assert backend.db.read_bytes() == b"good database"
     assert not (backend.data / "mosquitto.db.new").exists()
     (backend.data / "newer").write_bytes(b"newer database")
     (backend.data / "newer").replace(backend.db)
-    assert not backend._restore_last_good()  # a good current database is never replaced
+    assert not backend.restore_last_good()  # a good current database is never replaced
     assert backend.db.read_bytes() == b"newer database"
 
 
 def test_our_broker_is_recognised_by_the_config_it_runs(tmp_path: Path) -> None:
     backend = native.NativeBackend(_settings(tmp_path))
     conf = str(backend.conf)
-    assert backend._runs_our_config(["/usr/sbin/mosquitto", "-c", conf])
-    assert not backend._runs_our_config(["/usr/sbin/mosquitto", "-c", conf + ".other"])
-    assert not backend._runs_our_config(["/usr/sbin/mosquitto"])
-    assert not backend._runs_our_config(["sleep", "60"])
+    assert backend.runs_our_config(["/usr/sbin/mosquitto", "-c", conf])
+    assert not backend.runs_our_config(["/usr/sbin/mosquitto", "-c", conf + ".other"])
+    assert not backend.runs_our_config(["/usr/sbin/mosquitto"])
+    assert not backend.runs_our_config(["sleep", "60"])
     # Windows: the config is named relative to the broker's working folder (broker_argv)
     relative = ["mosquitto.exe", "-c", backend.conf.name]
-    assert backend._runs_our_config(relative, cwd=lambda: str(backend.dir))
-    assert not backend._runs_our_config(relative, cwd=lambda: str(tmp_path))
-    assert not backend._runs_our_config(relative)  # no working folder known: not ours
+    assert backend.runs_our_config(relative, cwd=lambda: str(backend.dir))
+    assert not backend.runs_our_config(relative, cwd=lambda: str(tmp_path))
+    assert not backend.runs_our_config(relative)  # no working folder known: not ours

@@ -186,7 +186,7 @@ class NativeBackend(Backend):
             return None
         return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
 
-    def _runs_our_config(self, cmdline: list[str], cwd: Callable[[], str] | None = None) -> bool:
+    def runs_our_config(self, cmdline: list[str], cwd: Callable[[], str] | None = None) -> bool:
         """A command line that runs mosquitto with our config file (`... -c <our conf>`).
 
         On Windows the config is named relative to the broker's working folder (broker_argv):
@@ -221,7 +221,7 @@ class NativeBackend(Backend):
                 return None  # the pid now belongs to another process
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
-            if not self._runs_our_config(proc.cmdline(), proc.cwd):
+            if not self.runs_our_config(proc.cmdline(), proc.cwd):
                 return None  # same pid and start time, but not our mosquitto
             return proc
         except (psutil.Error, ValueError, TypeError):
@@ -238,7 +238,7 @@ class NativeBackend(Backend):
                 cmd = proc.info["cmdline"] or []
                 if proc.info["status"] == psutil.STATUS_ZOMBIE:
                     continue
-                if not self._runs_our_config(cmd, proc.cwd):
+                if not self.runs_our_config(cmd, proc.cwd):
                     continue
                 found.append(proc)
             except (psutil.Error, TypeError):
@@ -368,7 +368,7 @@ class NativeBackend(Backend):
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.data.mkdir(parents=True, exist_ok=True)
-            self._restore_last_good()
+            self.restore_last_good()
             self._rotate_log(running=False)
             text = self._render()
             write_atomic(self.conf, text)
@@ -431,7 +431,7 @@ class NativeBackend(Backend):
         except OSError:
             return 0
 
-    def _keep_last_good(self) -> None:
+    def keep_last_good(self) -> None:
         """Hard-link the current database as the last good one (no extra space: mosquitto saves
         to mosquitto.db.new and renames it over, so the old file lives on under this name)."""
         if self._db_size() == 0:
@@ -448,7 +448,7 @@ class NativeBackend(Backend):
                 shutil.copy2(self.db, tmp)
                 os.replace(tmp, self.last_good)
 
-    def _restore_last_good(self) -> bool:
+    def restore_last_good(self) -> bool:
         """Put the last good database back when the current one is missing or empty (a failed
         save). True when it did."""
         with contextlib.suppress(OSError):
@@ -508,7 +508,7 @@ class NativeBackend(Backend):
         return True
 
     def _stop_one(self, proc: Any) -> None:
-        self._keep_last_good()
+        self.keep_last_good()
         grace = stop_grace(self.settings.stop_timeout, self._db_size())
         try:
             log_mark = self.log.stat().st_size
@@ -520,7 +520,7 @@ class NativeBackend(Backend):
             procs.kill(proc)
             procs.wait_gone(proc, timeout=5)
             self.record.unlink(missing_ok=True)
-            self._restore_last_good()
+            self.restore_last_good()
             raise InfraError(
                 f"killed after {grace:.0f} s: changes since the last save are lost",
                 hint="a large database needs longer: raise MOSQUITTO_STOP_TIMEOUT",
@@ -528,7 +528,7 @@ class NativeBackend(Backend):
         self.record.unlink(missing_ok=True)
         problem = self._save_problem(log_mark, asked_at)
         if problem:
-            restored = self._restore_last_good()
+            restored = self.restore_last_good()
             kept = "the last good database is kept" if restored or self._db_size() else ""
             raise InfraError(
                 f"the broker stopped but its save failed: {problem}"

@@ -118,7 +118,7 @@ def _cache_key(docker: str, plugin: Path | None) -> str | None:
     return f"{docker}|{plugin}|{st.st_size}|{st.st_mtime_ns}|{st.st_mode:o}"
 
 
-def _cached(cache: Path | None, key: str | None) -> str | None:
+def cached_version(cache: Path | None, key: str | None) -> str | None:
     if cache is None or key is None:
         return None
     try:
@@ -163,7 +163,7 @@ def discover(
         plugin = compose_plugin(environ)
         cache = cache_dir / _CACHE if cache_dir is not None else None
         key = _cache_key(docker, plugin)
-        version = None if fresh else _cached(cache, key)
+        version = None if fresh else cached_version(cache, key)
         if version is None:
             try:
                 result = procs.run(
