@@ -12,20 +12,8 @@ from adeline_infra import broker_config, cli, doctor, settings
 from adeline_infra.errors import ConfigError
 
 from ..helpers import base_env, inv
+from .test_broker_config import PATHS, make
 
-
-def make(tmp_path: Path, **environ: str) -> settings.Settings:
-    env = {"ADELINE_ENV_FILE": str(tmp_path / "none.env"), **environ}
-    return settings.load(tmp_path, environ=env)
-
-
-PATHS = broker_config.BrokerPaths(
-    data_dir=PurePosixPath("/mosquitto/data"),
-    passwd_file=PurePosixPath("/mosquitto/secrets/passwd"),
-    ca_file=PurePosixPath("/mosquitto/tls/ca.crt"),
-    cert_file=PurePosixPath("/mosquitto/tls/server.crt"),
-    key_file=PurePosixPath("/mosquitto/tls/server.key"),
-)
 CONTROL = ["a\nb", "a\rb", "a\x00b", "a\x1b[31mb", "a\u2028b", "a\x85b", "\t"]
 
 
