@@ -232,21 +232,40 @@ def port_in_use(port: int, host: str = "") -> bool:
     return port_conflict(port, bind=host or None) is not None
 
 
-def port_conflict(port: int, *, bind: str | None = None) -> tuple[str, int | None] | None:
+def port_conflict(
+    port: int, *, bind: str | None = None, platform: str = sys.platform
+) -> tuple[str, int | None] | None:
     """(address, pid or None) of a listener that takes `port` from a broker bound on `bind`
-    (and loopback), else None."""
+    (and loopback), else None.
+
+    Linux refuses a bind past any listener our broker would collide with (a wildcard one
+    included), so there the test binds alone decide and the OS's socket list, ~15 ms a port
+    with psutil, is read only to name the owner of a busy port. Windows and macOS let a bind on
+    loopback succeed beside a wildcard listener: there the list is read first.
+    """
     wanted = {*LOOPBACKS, *WILDCARDS}
     if bind:
         wanted.add(bind)
-    for ip, pid in _listeners(port) or []:
-        if ip in wanted or ip.startswith("127.") or ip.startswith("::ffff:127."):
-            return ip, pid
-    for host in (*LOOPBACKS, *([bind] if bind and bind not in LOOPBACKS else [])):
-        if host in ("", "*"):
-            continue
-        if _bind_fails(host if host not in ("localhost",) else "127.0.0.1", port):
-            return host, None
-    return None
+    hosts = [
+        "127.0.0.1" if host == "localhost" else host
+        for host in (*LOOPBACKS, *([bind] if bind and bind not in LOOPBACKS else []))
+        if host not in ("", "*")
+    ]
+
+    def listed() -> tuple[str, int | None] | None:
+        for ip, pid in _listeners(port) or []:
+            if ip in wanted or ip.startswith("127.") or ip.startswith("::ffff:127."):
+                return ip, pid
+        return None
+
+    if platform.startswith("linux"):
+        failed = next((host for host in hosts if _bind_fails(host, port)), None)
+        return None if failed is None else (listed() or (failed, None))
+    found = listed()
+    if found is not None:
+        return found
+    failed = next((host for host in hosts if _bind_fails(host, port)), None)
+    return None if failed is None else (failed, None)
 
 
 def owner_hint(os_name: str = os.name, platform: str = sys.platform) -> str:

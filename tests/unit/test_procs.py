@@ -109,3 +109,17 @@ def test_run_foreground_returns_the_child_exit_code(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("returncode", "shell"), [(0, 0), (3, 3), (-2, 130), (-9, 137)])
 def test_exit_code_as_a_shell_reports_it(returncode: int, shell: int) -> None:
     assert procs.exit_code(returncode) == shell
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
+def test_port_conflict_names_the_listener_on_every_platform_path(platform: str) -> None:
+    """Linux decides by binding and reads the socket list only to name the owner; Windows and
+    macOS read the list first. Either way a listener on loopback is found, with its pid."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        held.listen()
+        found = procs.port_conflict(port, platform=platform)
+        assert found is not None and found[0] == "127.0.0.1"
+        assert found[1] in (os.getpid(), None)  # None where the OS hides the owner
+    assert procs.port_conflict(port, platform=platform) is None  # closed: free again
