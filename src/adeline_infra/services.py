@@ -111,12 +111,12 @@ def down(
     before stopping unless `force`), the save failed, or the broker had to be killed.
     """
     with _lock(settings, "services.down", waiting):
-        return _down(backend or resolve(settings)[0], force)
+        return _down(backend or resolve(settings)[0], force, "services.down")
 
 
-def _down(backend: Backend, force: bool) -> bool:
+def _down(backend: Backend, force: bool, task: str) -> bool:
     if not force:
-        backend.preflight_stop()
+        backend.preflight_stop(task)
     return backend.stop()
 
 
@@ -137,7 +137,7 @@ def restart(
             from .settings import check_exposure
 
             check_exposure(settings)
-        stopped = _down(backend, force)
+        stopped = _down(backend, force, "services.restart")
         return stopped, _up(settings, timeout, extras, backend, start)
 
 

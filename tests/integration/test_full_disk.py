@@ -115,3 +115,21 @@ def test_full_disk_during_up_is_one_line_and_leaves_no_broker(
     assert "no space left" in line, line
     assert ours(disk_env) == []
     assert status_json(disk_env)[0] == 3
+
+
+def test_full_disk_restart_refuses_naming_restart_and_keeps_the_broker_running(
+    disk_env: dict[str, str], small_disk: Path
+) -> None:
+    assert inv("services.up", env=disk_env).returncode == 0
+    pid = status_json(disk_env)[1]["detail"]["pid"]  # type: ignore[index]
+    _publish(disk_env, "kept", 10)
+    _fill(small_disk, leave=40_000)
+
+    refused = inv("services.restart", env=disk_env)
+    assert refused.returncode == 1
+    line = refused.stderr.strip()
+    assert "\n" not in line and "not enough free space" in line, line
+    assert "services.restart --force" in line, line  # not `down --force`: that would stop it
+    assert "data kept" not in refused.stdout
+    code, info = status_json(disk_env)
+    assert code == 0 and info["detail"]["pid"] == pid  # type: ignore[index]

@@ -68,9 +68,9 @@ class Backend(ABC):
         """The broker's version when it can be known without MQTT (e.g. `mosquitto -h`)."""
         return None
 
-    def preflight_stop(self) -> None:
+    def preflight_stop(self, task: str = "services.down") -> None:
         """Raise InfraError when a stop now would lose data it could keep (e.g. no room for the
-        save); `services.down --force` skips it."""
+        save); `TASK --force` skips it, and the hint names `task` (down or restart)."""
         return None
 
     def config_mismatch(self) -> str | None:

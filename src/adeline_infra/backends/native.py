@@ -473,8 +473,9 @@ class NativeBackend(Backend):
             return False
         return True
 
-    def preflight_stop(self) -> None:
-        """Refuse a stop whose save cannot fit on the disk (`services.down --force` skips it)."""
+    def preflight_stop(self, task: str = "services.down") -> None:
+        """Refuse a stop whose save cannot fit on the disk (`inv TASK --force` skips it; the hint
+        names the task that refused, so `restart` does not send the user to `down`)."""
         proc, _ = self._current()
         if proc is None:
             return
@@ -489,7 +490,7 @@ class NativeBackend(Backend):
             raise InfraError(
                 f"not enough free space to save the broker's data: the device holding "
                 f"{self.data} has {_size(free)} free, the save needs about {_size(need)}",
-                hint="free some space, or `inv services.down --force` "
+                hint=f"free some space, or `inv {task} --force` "
                 "(keeps the last good database, loses the changes since)",
             )
 
