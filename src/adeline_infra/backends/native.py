@@ -518,13 +518,16 @@ class NativeBackend(Backend):
         asked_at = time.time()
         procs.request_stop(proc)  # mosquitto saves its persistence file and exits
         if not procs.wait_gone(proc, timeout=grace):
+            suspended = _suspended(proc)
             procs.kill(proc)
             procs.wait_gone(proc, timeout=5)
             self.record.unlink(missing_ok=True)
             self.restore_last_good()
             raise InfraError(
                 f"killed after {grace:.0f} s: changes since the last save are lost",
-                hint="a large database needs longer: raise MOSQUITTO_STOP_TIMEOUT",
+                hint="it was suspended (SIGSTOP, Ctrl+Z, a debugger) and could not save"
+                if suspended
+                else "a large database needs longer: raise MOSQUITTO_STOP_TIMEOUT",
             )
         self.record.unlink(missing_ok=True)
         problem = self._save_problem(log_mark, asked_at)
@@ -650,6 +653,17 @@ class NativeBackend(Backend):
             return None
         first = out.strip().splitlines()[0] if out.strip() else ""
         return first.rsplit(" ", 1)[-1] if "version" in first else None
+
+
+def _suspended(proc: Any) -> bool:
+    """A process stopped by a signal: it cannot save however long we wait, so raising
+    MOSQUITTO_STOP_TIMEOUT (the usual hint after a kill) would not help."""
+    import psutil
+
+    try:
+        return bool(proc.status() == psutil.STATUS_STOPPED)
+    except psutil.Error:
+        return False
 
 
 def _size(n: float) -> str:
