@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,51 +111,97 @@ def shutdown_event_name(pid: int) -> str:
     return f"mosq{pid}_shutdown"
 
 
-def set_windows_event(name: str, kernel32: Any = None) -> None:
-    """SetEvent on an existing named event; InfraError when it cannot be opened or set.
+ERROR_FILE_NOT_FOUND = 2  # OpenEventW: no event of that name (yet)
 
-    `kernel32` is injectable so the call sequence is unit-tested off Windows.
+
+def set_windows_event(
+    name: str,
+    kernel32: Any = None,
+    *,
+    wait: float = 0.0,
+    alive: Callable[[], bool] = lambda: True,
+    last_error: Callable[[], int] | None = None,
+) -> bool:
+    """SetEvent on a named event; True when set, False when it did not appear within `wait`
+    seconds while `alive()`. InfraError when it exists but cannot be opened or set.
+
+    mosquitto creates its `mosq<PID>_shutdown` event in a thread it starts only after reading
+    its config, loading its database and opening its listeners (signal__setup in its main), so
+    a stop asked during a slow start finds no event yet: that is waited for, and is not the
+    "another user" refusal (ERROR_ACCESS_DENIED) it used to be reported as. `kernel32` and
+    `last_error` are injectable so the call sequence is unit-tested off Windows.
     """
     import ctypes
 
     if kernel32 is None:
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
-    event_modify_state = 0x0002
-    handle = kernel32.OpenEventW(event_modify_state, False, name)
-    if not handle:
-        code = getattr(ctypes, "get_last_error", lambda: 0)()
-        raise InfraError(
-            f"cannot open the event {name} to stop mosquitto (Windows error {code})",
-            hint="was it started by another user or elevated? stop it from that account",
-        )
+        kernel32 = _kernel32()
+    if last_error is None:
+        last_error = getattr(ctypes, "get_last_error", lambda: 0)
+    event_modify_state = 0x0002  # all SetEvent needs
+    deadline = time.monotonic() + wait
+    while True:
+        handle = kernel32.OpenEventW(event_modify_state, False, name)
+        if handle:
+            break
+        code = last_error()
+        if code != ERROR_FILE_NOT_FOUND:
+            raise InfraError(
+                f"cannot open the event {name} to stop mosquitto (Windows error {code})",
+                hint="was it started by another user or elevated? stop it from that account",
+            )
+        if not alive():
+            return True  # it ended meanwhile: nothing left to stop
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
     try:
         if not kernel32.SetEvent(handle):
             raise InfraError(f"cannot set the event {name} to stop mosquitto")
     finally:
         kernel32.CloseHandle(handle)
+    return True
 
 
-def request_stop(proc: Any, *, method: str | None = None) -> None:
+def _kernel32() -> Any:
+    """kernel32 with the prototypes of the three calls used: without them ctypes passes and
+    returns HANDLEs as C ints."""
+    import ctypes
+    from ctypes import wintypes
+
+    k = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    k.OpenEventW.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.LPCWSTR)
+    k.OpenEventW.restype = wintypes.HANDLE
+    k.SetEvent.argtypes = (wintypes.HANDLE,)
+    k.SetEvent.restype = wintypes.BOOL
+    k.CloseHandle.argtypes = (wintypes.HANDLE,)
+    k.CloseHandle.restype = wintypes.BOOL
+    return k
+
+
+def request_stop(proc: Any, *, method: str | None = None, wait: float = 10.0) -> bool:
     """Ask a process (psutil.Process) to stop cleanly; InfraError when the OS refuses.
 
-    A refusal (e.g. a broker started by another user or elevated) is an error, never a silent
-    success: the caller keeps its record of the broker.
+    False when it could not be asked yet: on Windows, a mosquitto still starting has no stop
+    event for `wait` seconds (the caller then kills it, as SIGTERM's default action would end a
+    POSIX one that early). A refusal (e.g. a broker started by another user or elevated) is an
+    error, never a silent success: the caller keeps its record of the broker.
     """
     import psutil
 
     how = method or stop_method()
     try:
         if how == "event":
-            set_windows_event(shutdown_event_name(proc.pid))
-        else:
-            proc.send_signal(signal.SIGTERM)
+            alive = getattr(proc, "is_running", lambda: True)
+            return set_windows_event(shutdown_event_name(proc.pid), wait=wait, alive=alive)
+        proc.send_signal(signal.SIGTERM)
     except psutil.NoSuchProcess:
-        return
+        return True
     except (psutil.AccessDenied, PermissionError):
         raise InfraError(
             f"not allowed to stop process {proc.pid}",
             hint="it was started by another user: stop it from that account",
         ) from None
+    return True
 
 
 def kill(proc: Any) -> None:

@@ -77,8 +77,8 @@ def test_request_stop_takes_the_platform_path(monkeypatch: pytest.MonkeyPatch) -
     procs.request_stop(proc, method="sigterm")
     assert proc.signals == [signal.SIGTERM]
     events: list[str] = []
-    monkeypatch.setattr(procs, "set_windows_event", lambda name: events.append(name))
-    procs.request_stop(FakeProc(), method="event")
+    monkeypatch.setattr(procs, "set_windows_event", lambda name, **_: events.append(name) or True)
+    assert procs.request_stop(FakeProc(), method="event")
     assert events == ["mosq99_shutdown"]
 
 

@@ -516,8 +516,9 @@ class NativeBackend(Backend):
         except OSError:
             log_mark = 0
         asked_at = time.time()
-        procs.request_stop(proc)  # mosquitto saves its persistence file and exits
-        if not procs.wait_gone(proc, timeout=grace):
+        # mosquitto saves its persistence file and exits; not asked = still starting (Windows)
+        asked = procs.request_stop(proc, wait=grace)
+        if not asked or not procs.wait_gone(proc, timeout=grace):
             suspended = _suspended(proc)
             procs.kill(proc)
             procs.wait_gone(proc, timeout=5)
