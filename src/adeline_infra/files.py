@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,10 +27,39 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)  # os.open's mode is filtered by the umask
         _keep_owner(path, tmp)
-        os.replace(tmp, path)
+        replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+REPLACE_RETRY_S = 1.0  # pip retries its replace as long, for the same reason
+
+
+def replace(
+    src: Path,
+    dst: Path,
+    *,
+    windows: bool = sys.platform == "win32",
+    rename: Callable[[Path, Path], None] = os.replace,
+    retry_for: float = REPLACE_RETRY_S,
+) -> None:
+    """`os.replace`, retried for a moment on Windows while the target is held open.
+
+    Windows refuses to replace a file another process has open without FILE_SHARE_DELETE (what
+    every Python `open()` does): a second `inv` reading broker.json or .env, an antivirus or
+    the search indexer scanning the file just written. That is PermissionError (access denied,
+    WinError 5) and lasts milliseconds. POSIX replaces an open file, so an error there is real.
+    """
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            rename(src, dst)
+            return
+        except PermissionError:
+            if not windows or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _keep_owner(old: Path, new: Path) -> None:

@@ -46,3 +46,45 @@ def test_the_printed_mosquitto_sub_works_in_cmd_powershell_and_sh(
     s = settings.load(tmp_path, environ={"ADELINE_ENV_FILE": str(tmp_path / ".env")})
     (line,) = [x for x in devenv.connection_help(s) if "mosquitto_sub" in x]
     assert '-t "#"' in line and "'" not in line  # cmd.exe would pass '#' with its quotes
+
+
+class HeldOpen:
+    """os.replace as Windows answers it while another process has the target open."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.calls = 0
+
+    def __call__(self, src: Path, dst: Path) -> None:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise PermissionError(13, "Access is denied")
+        src.replace(dst)
+
+
+def test_replacing_a_file_held_open_is_retried_on_windows(tmp_path: Path) -> None:
+    from adeline_infra import files
+
+    src, dst = tmp_path / "new", tmp_path / "broker.json"
+    src.write_text("new")
+    dst.write_text("old")
+    held = HeldOpen(refusals=2)
+    files.replace(src, dst, windows=True, rename=held, retry_for=30)
+    assert held.calls == 3 and dst.read_text() == "new"
+
+
+def test_a_refused_replace_is_an_error_at_once_on_posix_and_after_the_retry_on_windows(
+    tmp_path: Path,
+) -> None:
+    from adeline_infra import files
+
+    src, dst = tmp_path / "new", tmp_path / "broker.json"
+    src.write_text("new")
+    posix = HeldOpen(refusals=1)
+    with pytest.raises(PermissionError):
+        files.replace(src, dst, windows=False, rename=posix, retry_for=30)
+    assert posix.calls == 1
+    windows = HeldOpen(refusals=10**6)
+    with pytest.raises(PermissionError):
+        files.replace(src, dst, windows=True, rename=windows, retry_for=0)
+    assert windows.calls == 1
