@@ -30,7 +30,13 @@ def run(
     timeout: float | None = None,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion. A missing program is an `InfraError`, not a traceback."""
+    """Run a command to completion. A missing program is an `InfraError`, not a traceback.
+
+    Its output is read as UTF-8, undecodable bytes replaced: what docker (a Go program) writes
+    whatever the console. `text=True` alone decodes with the locale's code page and strictly,
+    so on Windows (cp1252: 0x81, 0x8D, 0x8F, 0x90, 0x9D are undefined) a path like
+    C:\\Users\\Ёлка in docker's output raised UnicodeDecodeError out of `subprocess.run`.
+    """
     argv = [os.fspath(a) for a in args]
     try:
         result = subprocess.run(
@@ -38,6 +44,8 @@ def run(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             text=True,
+            encoding="utf-8",
+            errors="replace",
             capture_output=capture,
             timeout=timeout,
             input=input,

@@ -21,6 +21,12 @@ def test_run_captures_output() -> None:
     assert result.returncode == 0 and result.stdout.strip() == "hello"
 
 
+def test_run_reads_utf8_and_never_fails_on_undecodable_output() -> None:
+    # "Ё" is D0 81 in UTF-8: 0x81 has no character in cp1252, Windows' usual locale code page
+    raw = [PY, "-c", r"import sys; sys.stdout.buffer.write(b'\xd0\x81 \xff\n')"]
+    assert procs.run(raw, timeout=30).stdout == "\u0401 \ufffd\n"
+
+
 def test_run_feeds_input_and_never_inherits_stdin() -> None:
     echo = [PY, "-c", "import sys; print(sys.stdin.read().upper())"]
     assert procs.run(echo, input="abc", timeout=30).stdout.strip() == "ABC"
