@@ -270,13 +270,26 @@ def delete_user(
 def read_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:
     """The new password: one line of stdin, or asked twice on the terminal without echo.
 
-    Never from argv, where `ps` would show it.
+    Never from argv, where `ps` would show it. Piped bytes are read as UTF-8, what MQTT clients
+    send a password as: a text stdin decodes with the locale's code page, which on Windows
+    (cp1252) turned `pässwort` piped by PowerShell 7 into `pÃ¤sswort`, silently hashing a
+    password nobody can log in with. Bytes that are not UTF-8 are a ConfigError.
     """
     import sys
 
     stream = stdin if stdin is not None else sys.stdin
     if from_stdin:
-        line = stream.readline()
+        raw = getattr(stream, "buffer", None)
+        if raw is not None:
+            try:
+                line = raw.readline().decode("utf-8")
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    "the password on stdin is not UTF-8 text",
+                    hint="pipe it as UTF-8 (PowerShell 7 does; cmd.exe: `chcp 65001` first)",
+                ) from None
+        else:
+            line = stream.readline()
         password = line[:-1] if line.endswith("\n") else line
         return validate_password(password.removesuffix("\r"))
     if not stream.isatty():

@@ -163,6 +163,16 @@ def test_read_password_from_stdin_strips_only_the_line_end() -> None:
         passwd.read_password(from_stdin=False, stdin=io.StringIO("x\n"))  # not a terminal
 
 
+def test_piped_password_is_read_as_utf8_whatever_the_locale_code_page() -> None:
+    # Windows: stdin's text layer decodes with the ANSI code page (cp1252); PowerShell 7 pipes
+    # UTF-8. The password must be what an MQTT client sends: its UTF-8.
+    piped = io.TextIOWrapper(io.BytesIO("pässwort\r\n".encode()), encoding="cp1252")
+    assert passwd.read_password(from_stdin=True, stdin=piped) == "pässwort"
+    cmd_exe = io.TextIOWrapper(io.BytesIO("pässwort\n".encode("cp850")), encoding="cp1252")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        passwd.read_password(from_stdin=True, stdin=cmd_exe)
+
+
 # --- the script, as a user runs it: no invoke, no installed package (-S: no site-packages) ----
 
 
