@@ -295,7 +295,10 @@ def port_conflict(
     Linux refuses a bind past any listener our broker would collide with (a wildcard one
     included), so there the test binds alone decide and the OS's socket list, ~15 ms a port
     with psutil, is read only to name the owner of a busy port. Windows and macOS let a bind on
-    loopback succeed beside a wildcard listener: there the list is read first.
+    loopback succeed beside a wildcard listener: there the list is read first. macOS hides the
+    list from non-root users (psutil raises AccessDenied), and its SO_REUSEADDR bind on
+    127.0.0.1 succeeds beside the same user's 0.0.0.0 listener (the kernel then looks for an
+    exact address match only), so there the wildcards are bound too: an exact match fails.
     """
     wanted = {*LOOPBACKS, *WILDCARDS}
     if bind:
@@ -305,6 +308,8 @@ def port_conflict(
         for host in (*LOOPBACKS, *([bind] if bind and bind not in LOOPBACKS else []))
         if host not in ("", "*")
     ]
+    if platform == "darwin":
+        hosts += [host for host in WILDCARDS if host not in hosts]
 
     def listed() -> tuple[str, int | None] | None:
         for ip, pid in _listeners(port) or []:

@@ -129,3 +129,32 @@ def test_port_conflict_names_the_listener_on_every_platform_path(platform: str) 
         assert found is not None and found[0] == "127.0.0.1"
         assert found[1] in (os.getpid(), None)  # None where the OS hides the owner
     assert procs.port_conflict(port, platform=platform) is None  # closed: free again
+
+
+@pytest.mark.parametrize(
+    ("platform", "wildcards"), [("linux", False), ("win32", False), ("darwin", True)]
+)
+def test_macos_without_the_socket_list_also_binds_the_wildcards(
+    monkeypatch: pytest.MonkeyPatch, platform: str, wildcards: bool
+) -> None:
+    """macOS: a non-root user cannot read the socket list, and a SO_REUSEADDR bind on 127.0.0.1
+    succeeds beside the same user's 0.0.0.0 listener; binding 0.0.0.0 itself does not."""
+    tried: list[str] = []
+    monkeypatch.setattr(procs, "_listeners", lambda port: None)
+    monkeypatch.setattr(procs, "_bind_fails", lambda host, port: tried.append(host) or False)
+    assert procs.port_conflict(1883, platform=platform) is None
+    assert {"127.0.0.1", "::1"} <= set(tried)
+    assert ({"0.0.0.0", "::"} <= set(tried)) is wildcards
+    tried.clear()
+    monkeypatch.setattr(procs, "_bind_fails", lambda host, port: host == "0.0.0.0")
+    found = procs.port_conflict(1883, platform=platform)
+    assert (found == ("0.0.0.0", None)) is wildcards
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
+def test_a_wildcard_listener_is_found_on_every_platform_path(platform: str) -> None:
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        port = held.getsockname()[1]
+        held.listen()
+        assert procs.port_conflict(port, platform=platform) is not None
