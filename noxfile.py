@@ -53,9 +53,20 @@ def install(session: nox.Session, *groups: str, project: bool = True) -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        return int(sock.getsockname()[1])
+    """A free port below every OS's ephemeral range (Linux 32768+, Windows and macOS 49152+),
+    as tests/helpers.free_port: a port from bind(0) is ephemeral, and the pip install between
+    the pick and the broker's start opens outgoing connections that may take it."""
+    import random
+
+    for _ in range(200):
+        port = random.randrange(20000, 32768)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32767")
 
 
 def _tests(
