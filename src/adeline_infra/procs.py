@@ -101,6 +101,8 @@ def spawn_detached(
             )
         except FileNotFoundError:
             raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
+        except OSError as exc:  # not a program: EACCES, ENOEXEC, Windows error 193
+            raise InfraError(f"{argv[0]} cannot be started: {exc.strerror or exc}") from None
 
 
 def stop_method(os_name: str = os.name) -> str:

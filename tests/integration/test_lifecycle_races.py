@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_a_recorded_process_that_does_not_run_our_config_is_never_stopped(
     lenv: dict[str, str],
 ) -> None:
     """pid and start time match (a reused pid), but it is not our mosquitto: left alone."""
-    stranger = subprocess.Popen(["sleep", "60"])
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         record = Path(lenv["ADELINE_STATE_DIR"]) / "native" / "broker.json"
         record.parent.mkdir(parents=True)

@@ -154,3 +154,32 @@ def test_install_hint_per_system_names_mosquitto_bin(platform: str, says: str) -
     assert says in hint and "MOSQUITTO_BIN" in hint and "\n" not in hint
     if platform == "win32":
         assert "MOSQUITTO_DIR" in hint
+
+
+@pytest.mark.parametrize(
+    ("name", "windows", "runs"),
+    [
+        ("mosquitto.exe", True, True),
+        (r"C:\Program Files\mosquitto\MOSQUITTO.EXE", True, True),
+        ("broken-mosquitto.cmd", True, True),
+        ("mosquitto", True, False),  # no extension: CreateProcess fails with WinError 193
+        ("mosquitto.conf", True, False),
+    ],
+)
+def test_windows_runs_a_program_by_its_extension(name: str, windows: bool, runs: bool) -> None:
+    hint = native.not_executable(name, windows=windows, pathext=".COM;.EXE;.BAT;.CMD")
+    assert (hint is None) is runs
+    if hint:
+        assert "mosquitto.exe" in hint and "\n" not in hint
+
+
+def test_posix_runs_a_program_by_its_execute_bit(tmp_path: Path) -> None:
+    if native.procs.WINDOWS:
+        pytest.skip("no execute bit on Windows")
+    binary = tmp_path / "mosquitto"
+    binary.write_text("#!/bin/sh\n", encoding="utf-8")
+    binary.chmod(0o644)
+    hint = native.not_executable(str(binary), windows=False)
+    assert hint is not None and "chmod +x" in hint
+    binary.chmod(0o755)
+    assert native.not_executable(str(binary), windows=False) is None

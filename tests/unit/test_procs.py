@@ -158,3 +158,12 @@ def test_a_wildcard_listener_is_found_on_every_platform_path(platform: str) -> N
         port = held.getsockname()[1]
         held.listen()
         assert procs.port_conflict(port, platform=platform) is not None
+
+
+def test_spawn_detached_of_a_file_that_is_no_program_is_one_line(tmp_path: Path) -> None:
+    """EACCES on POSIX, WinError 193 on Windows: an InfraError, never a traceback."""
+    not_a_program = tmp_path / "mosquitto.conf"
+    not_a_program.write_text("listener 1883\n", encoding="utf-8")  # no x bit, not a .exe
+    with pytest.raises(InfraError, match="cannot be started") as info:
+        procs.spawn_detached([not_a_program], log=tmp_path / "x.log")
+    assert "\n" not in str(info.value)

@@ -88,6 +88,25 @@ def find_mosquitto(configured: str | None, environ: Mapping[str, str] | None = N
     return procs.which("mosquitto", search_dirs(os.environ if environ is None else environ))
 
 
+def not_executable(
+    binary: str, *, windows: bool = procs.WINDOWS, pathext: str | None = None
+) -> str | None:
+    """What to do when `binary` cannot be started as a program, else None.
+
+    POSIX: the execute bit. Windows has none: CreateProcess runs what its extension says is a
+    program (PATHEXT: .exe, .cmd ...); anything else (a `mosquitto` file without .exe, the
+    config) failed at the spawn with WinError 193 instead of this one line.
+    """
+    if windows:
+        known = (pathext or os.environ.get("PATHEXT") or ".COM;.EXE;.BAT;.CMD").upper()
+        if PureWindowsPath(binary).suffix.upper() in known.split(";"):
+            return None
+        return "point MOSQUITTO_BIN at mosquitto.exe (Windows runs only .exe, .cmd, ... files)"
+    if os.access(binary, os.X_OK):
+        return None
+    return f"`chmod +x {binary}`, or point MOSQUITTO_BIN at the mosquitto program"
+
+
 def broker_paths(
     settings: Any, workdir: Path, data: Path, *, windows: bool = procs.WINDOWS
 ) -> broker_config.BrokerPaths:
@@ -408,11 +427,9 @@ class NativeBackend(Backend):
             if s.backend == "auto":
                 hint += ", or start Docker (BROKER_BACKEND=auto uses it when its engine answers)"
             raise InfraError(f"{what} was not found", hint=hint)
-        if os.name != "nt" and not os.access(binary, os.X_OK):
-            raise ConfigError(
-                f"MOSQUITTO_BIN={binary} is not executable",
-                hint=f"`chmod +x {binary}`, or point MOSQUITTO_BIN at the mosquitto program",
-            )
+        fix = not_executable(binary)
+        if fix:
+            raise ConfigError(f"MOSQUITTO_BIN={binary} is not executable", hint=fix)
         return binary
 
     # --- the database -----------------------------------------------------------------------
