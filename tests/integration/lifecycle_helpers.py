@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +18,28 @@ def conf_of(env: dict[str, str]) -> str:
 
 
 def ours(env: dict[str, str]) -> list[psutil.Process]:
-    """Every live mosquitto running this env's config file (tracked or not)."""
+    """Every live mosquitto running this env's config file (tracked or not).
+
+    On Windows the broker names its config relative to its working folder (`-c mosquitto.conf`,
+    native.broker_argv): there the folder it runs in says whose it is.
+    """
     conf = conf_of(env)
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmd = proc.info["cmdline"] or []
-        if conf in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if conf in cmd or (Path(conf).name in cmd and _runs_in(proc, Path(conf).parent)):
             found.append(proc)
     return found
+
+
+def _runs_in(proc: psutil.Process, folder: Path) -> bool:
+    try:
+        cwd = proc.cwd()
+    except psutil.Error:
+        return False
+    return os.path.normcase(os.path.abspath(cwd)) == os.path.normcase(os.path.abspath(folder))
 
 
 def await_true(condition: Callable[[], bool], timeout: float = 20) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from adeline_infra import mqtt
+from adeline_infra.backends import native
 
 from ..conftest import settings_from
 from ..helpers import base_env, inv, inv_background, inv_here
@@ -43,10 +43,8 @@ FAMILY = socket.AF_INET6 if ":" in HOST else socket.AF_INET
 
 
 def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).is_file()),
-        None,
-    )
+    # where the native backend finds it: PATH, Homebrew's sbin, %ProgramFiles%\mosquitto ...
+    found = native.find_mosquitto(os.environ.get("MOSQUITTO_BIN"))
     if found is None:
         pytest.skip("no mosquitto binary to play the external broker")
     return found
