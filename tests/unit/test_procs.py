@@ -151,13 +151,14 @@ def test_macos_without_the_socket_list_also_binds_the_wildcards(
     assert (found == ("0.0.0.0", None)) is wildcards
 
 
-@pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
-def test_a_wildcard_listener_is_found_on_every_platform_path(platform: str) -> None:
+def test_a_wildcard_listener_is_found_by_this_systems_path() -> None:
+    """The real sockets of the system the test runs on (each CI system runs it): the other
+    systems' paths would meet this kernel's bind rules, not theirs."""
     with socket.socket() as held:
         held.bind(("0.0.0.0", 0))
         port = held.getsockname()[1]
         held.listen()
-        assert procs.port_conflict(port, platform=platform) is not None
+        assert procs.port_conflict(port) is not None
 
 
 def test_spawn_detached_of_a_file_that_is_no_program_is_one_line(tmp_path: Path) -> None:
