@@ -600,14 +600,29 @@ class Settings:
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
+    """`.env`'s values. A line python-dotenv cannot parse is a `ConfigError` naming its line
+    number (never its text: it may hold a password): dotenv itself would log a warning per
+    line and skip it, so an unclosed quote silently dropped a setting and broke the one-line
+    error rule."""
     if not path.is_file():
         return {}
-    from dotenv import dotenv_values  # imported here: tasks that never load settings skip it
+    import io
+
+    # imported here: tasks that never load settings skip them
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
 
     try:
-        values = dotenv_values(path)
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is not part of a key
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(
+                f"{path} line {binding.original.line} is not KEY=VALUE (an unclosed quote?): "
+                "fix or remove that line"
+            )
+    values = dotenv_values(stream=io.StringIO(text))
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -649,44 +664,55 @@ def load(
             return from_file[var.name], _display(env_file, root_path)
         return None
 
-    # The pipeline's config sits between the defaults and .env: find and read it first.
-    pipeline = _pipeline_config(root_path, layered(BY_NAME["PIPELINE_CONFIG"]))
+    # A secret's value never appears in a message, even inside ANOTHER variable's value: e.g.
+    # MQTT_BROKER_HOST="localhost  (quote left open) swallowing the MQTT_PASSWORD=... line.
+    secrets = [found[0] for var in VARIABLES if var.secret and (found := layered(var))]
+    try:
+        # The pipeline's config sits between the defaults and .env: find and read it first.
+        pipeline = _pipeline_config(root_path, layered(BY_NAME["PIPELINE_CONFIG"]))
 
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for var in VARIABLES:
-        found = layered(var)
-        if found is not None:
-            raw, source = found
-        elif pipeline is not None and var.name in pipeline.values:
-            raw = pipeline.values[var.name].raw
-            source = pipeline.source(var.name, _display(pipeline.path, root_path))
-        else:
-            raw, source = var.default, "the default"
-        _refuse_control_characters(var, raw, source)
-        try:
-            values[var.attr] = var.parse(raw)
-        except ValueError as exc:
-            shown = "<hidden>" if var.secret else _shown(raw)
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for var in VARIABLES:
+            found = layered(var)
+            if found is not None:
+                raw, source = found
+            elif pipeline is not None and var.name in pipeline.values:
+                raw = pipeline.values[var.name].raw
+                source = pipeline.source(var.name, _display(pipeline.path, root_path))
+            else:
+                raw, source = var.default, "the default"
+            _refuse_control_characters(var, raw, source)
+            try:
+                values[var.attr] = var.parse(raw)
+            except ValueError as exc:
+                shown = "<hidden>" if var.secret else _shown(raw)
+                raise ConfigError(
+                    f"{var.name}={shown} (from {source}) is not valid: expected {exc}"
+                ) from None
+            sources[var.name] = source
+
+        for attr in _PATH_ATTRS:
+            if values[attr] is None:
+                continue
+            path = Path(values[attr]).expanduser()
+            values[attr] = path if path.is_absolute() else root_path / path
+        for var_name in ("ADELINE_STATE_DIR", "MQTT_TLS_DIR"):
+            _check_folder(var_name, values[BY_NAME[var_name].attr], sources[var_name])
+        _check_ports(values)
+        if bool(values["username"]) != bool(values["password"]):
+            missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
             raise ConfigError(
-                f"{var.name}={shown} (from {source}) is not valid: expected {exc}"
-            ) from None
-        sources[var.name] = source
-
-    for attr in _PATH_ATTRS:
-        if values[attr] is None:
-            continue
-        path = Path(values[attr]).expanduser()
-        values[attr] = path if path.is_absolute() else root_path / path
-    for var_name in ("ADELINE_STATE_DIR", "MQTT_TLS_DIR"):
-        _check_folder(var_name, values[BY_NAME[var_name].attr], sources[var_name])
-    _check_ports(values)
-    if bool(values["username"]) != bool(values["password"]):
-        missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
-        raise ConfigError(
-            f"{missing} is empty but the other credential is set: set both or neither"
+                f"{missing} is empty but the other credential is set: set both or neither"
+            )
+        return Settings(
+            root=root_path, env_file=env_file, sources=sources, pipeline=pipeline, **values
         )
-    return Settings(root=root_path, env_file=env_file, sources=sources, pipeline=pipeline, **values)
+    except ConfigError as exc:
+        redacted = _redact(str(exc), secrets)
+        if redacted == str(exc):
+            raise
+        raise ConfigError(redacted) from None
 
 
 def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfig | None:
@@ -713,8 +739,27 @@ def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfi
     return pipeline_config.read(path, shown)
 
 
+def _redact(message: str, secrets: list[str]) -> str:
+    """`message` with every secret value (and its repr'd form) replaced by <hidden>. Values
+    shorter than 4 characters are left: replacing them would garble the message, not hide much.
+    """
+    for secret in sorted(secrets, key=len, reverse=True):
+        for form in {secret.strip(), repr(secret)[1:-1].strip()}:
+            if len(form) >= 4:
+                message = message.replace(form, "<hidden>")
+    return message
+
+
 def _shown(raw: str) -> str:
-    """A value for a one-line error: repr'd, and cut when huge (a 100 kB value is not a line)."""
+    """A value for a one-line error: repr'd, and cut when huge (a 100 kB value is not a line).
+
+    Cut before a secret variable's `NAME=` too: a quote left open in `.env` makes the next
+    lines (e.g. `MQTT_PASSWORD=...`) part of this value.
+    """
+    for var in VARIABLES:
+        at = raw.find(f"{var.name}=") if var.secret else -1
+        if at >= 0:
+            return repr(raw[:at]) + f"... (then {var.name}=<hidden>: a quote left open?)"
     return repr(raw) if len(raw) <= 200 else repr(raw[:200]) + f"... ({len(raw)} characters)"
 
 
