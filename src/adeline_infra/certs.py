@@ -456,6 +456,7 @@ def make_tls_dir(
     for name in clients:
         check_client_name(name)
     report = Written(out)
+    _check_out_folder(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         ca = _ensure_ca(out, key_type, force, report)
@@ -473,10 +474,28 @@ def make_tls_dir(
             existed = (out / f"{name}.crt").exists()
             _write_cert(out / f"{name}.crt", ca.issue_client(name, days=days, key=key).cert)
             report.note(f"{name}.crt", "reissued" if existed else "created")
-    except PermissionError as exc:
-        raise InfraError(f"cannot write in {out}: {exc.strerror}") from None
+    except OSError as exc:  # read-only, full disk, /proc, ...
+        raise InfraError(
+            f"cannot write in {out}: {exc.strerror or exc}: choose a writable folder"
+        ) from None
     report.warnings += _stale_certificates(out, ca)
     return report
+
+
+def _check_out_folder(out: Path) -> None:
+    """`out` must be a folder or creatable: a file, a FIFO or a dangling symlink there (or
+    above) ended in a traceback from mkdir."""
+    problem = None
+    if out.is_symlink() and not out.exists():
+        problem = "is a symbolic link to nothing"
+    else:
+        for part in (out, *out.parents):
+            if part.exists():
+                if not part.is_dir():
+                    problem = "is not a folder" if part == out else f"is under {part}, a file"
+                break
+    if problem:
+        raise ConfigError(f"{out} {problem}: name a folder for the certificates")
 
 
 def add_client(

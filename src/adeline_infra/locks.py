@@ -90,6 +90,7 @@ def file_lock(
 
     guarded = guards or str(lock_path)
     holder = lock_path.with_name(lock_path.name + ".holder")
+    _check_creatable(lock_path, guards)
     lock = FileLock(lock_path, timeout=timeout, is_singleton=False, thread_local=False)
     try:
         try:
@@ -115,6 +116,22 @@ def file_lock(
         with contextlib.suppress(OSError):
             holder.unlink()
         lock.release()
+
+
+def _check_creatable(lock_path: Path, guards: str | None) -> None:
+    """Open (create) the lock file once, so a folder where it cannot be made fails now in one
+    line: filelock takes that failure for "held by someone" and polls until the timeout (seen:
+    a password file in /proc hung for LOCK_TIMEOUT seconds, silently)."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if guards is not None:
+            raise _unusable(lock_path.parent, exc) from None
+        raise InfraError(
+            f"cannot create the lock file {lock_path} ({exc.strerror or exc})",
+            hint="that folder must be writable: fix its permissions or choose another path",
+        ) from None
+    os.close(fd)
 
 
 def _holder(path: Path) -> str:

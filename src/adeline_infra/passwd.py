@@ -138,6 +138,11 @@ class PasswordFile:
     def load(cls, path: Path | str, *, missing_ok: bool = True) -> PasswordFile:
         p = Path(path)
         try:
+            if p.exists() and not p.is_dir() and not p.is_file():  # a FIFO would block forever
+                raise ConfigError(
+                    f"the password file {p} is not a regular file: "
+                    "point MOSQUITTO_PASSWD_FILE at a file"
+                )
             raw = p.read_bytes()
         except FileNotFoundError:
             if missing_ok:
