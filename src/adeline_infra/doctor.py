@@ -449,7 +449,13 @@ def check_mosquitto(s: Settings, *, needed: bool | None) -> Check:
         )
         status, unused = _missing(needed, "Docker")
         return Check("mosquitto", status, what + unused, "" if unused else install_hint())
-    version = NativeBackend(s).version()
+    backend = NativeBackend(s)
+    try:
+        backend.binary()  # the checks services.up makes (e.g. the execute bit)
+    except InfraError as exc:
+        status, unused = _missing(needed, "Docker")
+        return Check("mosquitto", status, exc.message + unused, "" if unused else exc.hint or "")
+    version = backend.version()
     return Check("mosquitto", OK, binary + (f" (version {version})" if version else ""))
 
 

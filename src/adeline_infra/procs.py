@@ -20,6 +20,19 @@ from .errors import InfraError
 WINDOWS = os.name == "nt"
 
 
+def cannot_start(program: str, exc: OSError) -> InfraError:
+    """One line for a program the OS would not start. Not only a missing one: a file without
+    the execute bit, a dangling symlink, a non-program (ENOEXEC) or a 5000-character name each
+    ended in a traceback from subprocess (found by a hostile-input sweep of MOSQUITTO_BIN)."""
+    shown = program if len(program) <= 200 else f"{program[:200]}... ({len(program)} characters)"
+    if isinstance(exc, FileNotFoundError):
+        return InfraError(f"{shown} is not installed or not on PATH")
+    return InfraError(
+        f"cannot run {shown} ({exc.strerror or exc})",
+        hint="check that it is the program meant and that it is executable",
+    )
+
+
 def run(
     args: Sequence[str | os.PathLike[str]],
     *,
@@ -51,8 +64,8 @@ def run(
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
         )
-    except FileNotFoundError:
-        raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
+    except OSError as exc:
+        raise cannot_start(argv[0], exc) from None
     except subprocess.TimeoutExpired:
         raise InfraError(
             f"`{' '.join(argv[:3])} ...` did not finish within {timeout:g} s"
@@ -99,10 +112,8 @@ def spawn_detached(
                 close_fds=True,
                 **kwargs,
             )
-        except FileNotFoundError:
-            raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
-        except OSError as exc:  # not a program: EACCES, ENOEXEC, Windows error 193
-            raise InfraError(f"{argv[0]} cannot be started: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise cannot_start(argv[0], exc) from None
 
 
 def stop_method(os_name: str = os.name) -> str:
@@ -441,8 +452,8 @@ def run_foreground(
     argv = [os.fspath(a) for a in args]
     try:
         child = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None)
-    except FileNotFoundError:
-        raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
+    except OSError as exc:
+        raise cannot_start(argv[0], exc) from None
     try:
         return wait_interruptible(child)
     except KeyboardInterrupt:
@@ -511,5 +522,5 @@ def stream(
             errors="replace",
             bufsize=1,
         )
-    except FileNotFoundError:
-        raise InfraError(f"{argv[0]} is not installed or not on PATH") from None
+    except OSError as exc:
+        raise cannot_start(argv[0], exc) from None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import locks, mqtt
 from .backends import Backend, resolve
-from .errors import InfraError
+from .errors import ConfigError, InfraError
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -34,6 +34,19 @@ class UpResult:
     warning: str | None = None  # e.g. an accepted anonymous broker beyond loopback
 
 
+def check_extras(extras: frozenset[str]) -> None:
+    """`--with NAME` must name an optional service, whatever the backend: checked first, so a
+    typo (or a name holding a line break, seen splitting the error line) is exit 2 in one line."""
+    from .backends.docker.compose import EXTRAS
+
+    unknown = sorted(extras - set(EXTRAS))
+    if unknown:
+        raise ConfigError(
+            f"unknown service {', '.join(map(repr, unknown))} for --with: "
+            f"expected {', '.join(EXTRAS)}"
+        )
+
+
 def up(
     settings: Settings,
     *,
@@ -49,6 +62,7 @@ def up(
     """
     from .settings import check_exposure
 
+    check_extras(extras)
     start = time.monotonic()
     backend = backend or resolve(settings)[0]
     if backend.managed:  # an external broker binds where its owner says
@@ -130,6 +144,7 @@ def restart(
 ) -> tuple[bool, UpResult]:
     """Stop then start the broker under one lock, with the backend chosen once (a running
     native broker stays native under BROKER_BACKEND=auto). Returns (was running, up result)."""
+    check_extras(extras)
     start = time.monotonic()
     with _lock(settings, "services.restart", waiting):
         backend = resolve(settings)[0]

@@ -84,7 +84,11 @@ def find_mosquitto(configured: str | None, environ: Mapping[str, str] | None = N
     """MOSQUITTO_BIN when set (a path, or a name on PATH); else PATH, then `search_dirs`."""
     if configured:
         path = Path(configured).expanduser()
-        return str(path) if path.is_file() else procs.which(configured)
+        try:
+            is_file = path.is_file()
+        except OSError:  # e.g. a name longer than the file system allows: not a program
+            return None
+        return str(path) if is_file else procs.which(configured)
     return procs.which("mosquitto", search_dirs(os.environ if environ is None else environ))
 
 
@@ -374,7 +378,7 @@ class NativeBackend(Backend):
                 self._write_record(record)
             self._rotate_log(running=True)
             return
-        binary = self._binary()
+        binary = self.binary()
         secrets = broker_config.check_required_files(s)
         # mosquitto 2.0.16+ warns about secrets others can read (later versions refuse them),
         # e.g. a password file made by `mosquitto_passwd`, which writes mode 0644.
@@ -418,7 +422,8 @@ class NativeBackend(Backend):
             procs.wait_gone(born, 5)
             raise
 
-    def _binary(self) -> str:
+    def binary(self) -> str:
+        """The mosquitto program services.up would start; InfraError/ConfigError when it cannot."""
         s = self.settings
         binary = find_mosquitto(s.mosquitto_bin)
         if binary is None:
