@@ -17,6 +17,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -94,8 +95,16 @@ def ensure_env_file() -> None:
         say(".env exists (kept as it is)")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A usage error in one line, exit 2 (as adeline_infra.cli.OneLineParser, which this script
+    cannot import: it runs before the project is installed)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser = _OneLineParser(description=__doc__.splitlines()[1] if __doc__ else None)
     parser.add_argument(
         "--no-broker", action="store_true", help="set up only; do not start the broker (inv dev)"
     )

@@ -82,3 +82,13 @@ def test_an_unknown_with_service_is_refused_on_every_backend(name: str) -> None:
     with pytest.raises(ConfigError, match="unknown service") as caught:
         services.check_extras(frozenset({name}))
     assert "\n" not in str(caught.value)
+
+
+def test_bootstrap_reports_a_usage_error_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+
+    bootstrap = runpy.run_path(str(ROOT / "scripts" / "bootstrap.py"), run_name="bootstrap")
+    with pytest.raises(SystemExit) as caught:
+        bootstrap["main"](["--bogus"])
+    assert caught.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
