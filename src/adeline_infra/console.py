@@ -42,6 +42,26 @@ def break_interrupts() -> None:
         signal.signal(signal.SIGBREAK, signal.default_int_handler)
 
 
+_BREAKS = frozenset("\x85\u2028\u2029")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown escaped (`\\x1b`), never sent to the terminal.
+
+    What we print may come from anyone who can publish to the broker (a retained status, a
+    detection's class): a raw ESC there rewrote the screen or the window title of whoever ran
+    monitor.status / monitor.data (terminal escape injection, found by a hostile-input sweep).
+    """
+    if text.isprintable():
+        return text
+    import unicodedata
+
+    return "".join(
+        repr(c)[1:-1] if c in _BREAKS or (unicodedata.category(c) == "Cc" and c != " ") else c
+        for c in text
+    )
+
+
 def out(message: str = "") -> None:
     print(message, flush=True)
 
@@ -90,7 +110,7 @@ def table(
     for i, name in enumerate(columns):
         t.add_column(name, style=(styles[i] if styles else None), overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*("" if v is None else printable(str(v)) for v in row))
     Console(highlight=False).print(t)
 
 

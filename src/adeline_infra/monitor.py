@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from . import mqtt
+from .console import printable
 from .errors import InfraError
 
 if TYPE_CHECKING:
@@ -332,7 +333,7 @@ def status_view(snap: Mapping[str, Any]) -> Any:
         t.add_column(style="bold")
         t.add_column(overflow="fold")
         for key, value in rows:
-            t.add_row(Text(key), Text(value))  # a payload's "[...]" is text, not markup
+            t.add_row(Text(printable(key)), Text(printable(value)))  # text: no markup, no ESC
         tables.append(t)
     return Group(*tables)
 
@@ -344,7 +345,7 @@ def sys_view(tree: Mapping[str, str], title: str = "$SYS") -> Any:
     t.add_column("topic", style="bold")
     t.add_column("value", overflow="fold")
     for topic, value in tree.items():
-        t.add_row(topic.removeprefix(_B), value)
+        t.add_row(printable(topic.removeprefix(_B)), printable(value))
     return t
 
 
@@ -458,7 +459,7 @@ def follow(
                         emit(json.dumps(doc, default=str))
                     else:
                         clock = datetime.now().strftime("%H:%M:%S")
-                        emit(f"{clock} {status_line(info)}")
+                        emit(f"{clock} {printable(status_line(info))}")
         except KeyboardInterrupt:
             pass  # the normal way to stop following
 
@@ -504,7 +505,9 @@ class Totals:
             f"{self.malformed} malformed"
         ]
         if self.per_class:
-            classes = ", ".join(f"{name} {n}" for name, n in self.per_class.most_common())
+            classes = ", ".join(
+                f"{printable(name)} {n}" for name, n in self.per_class.most_common()
+            )
             lines.append(f"{self.detections} detections by class: {classes}")
         else:
             lines.append(f"{self.detections} detections")
@@ -614,7 +617,9 @@ class Tail:
                 raise ValueError("not a JSON object")
         except (ValueError, UnicodeDecodeError):
             totals.malformed += 1
-            line = f"#{n} malformed payload on {topic} ({len(payload)} bytes): {_preview(payload)}"
+            line = printable(
+                f"#{n} malformed payload on {topic} ({len(payload)} bytes): {_preview(payload)}"
+            )
             if self.as_json:
                 self.note(line)  # stdout stays valid JSON lines for whoever reads it
             else:
@@ -637,7 +642,7 @@ class Tail:
                     payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
                 self.out.write(payload + b"\n")
             else:
-                self.out.write("\n".join(lines).encode("utf-8") + b"\n")
+                self.out.write("\n".join(map(printable, lines)).encode("utf-8") + b"\n")
         self.dirty = True
         if self.count is not None and n >= self.count:
             totals.ended = time.monotonic()

@@ -1,0 +1,68 @@
+"""Payloads anyone who can publish to the broker may send: what the monitor prints of them never
+carries a terminal control sequence (ESC rewrites the screen or the window title)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from adeline_infra.settings import Settings
+
+from ..helpers import inv_background, inv_here
+from .standin import StandInPipeline
+
+pytestmark = pytest.mark.integration
+
+CLEAR_AND_TITLE = "\x1b[2J\x1b]0;PWNED\x07"
+
+
+@pytest.fixture
+def pipeline(native_broker: Settings) -> Iterator[StandInPipeline]:
+    with StandInPipeline(native_broker) as p:
+        yield p
+
+
+def listening(proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    """Wait (bounded) until the monitor says it listens."""
+    seen = threading.Event()
+
+    def reader() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "listening to" in line:
+                seen.set()
+                return
+
+    threading.Thread(target=reader, daemon=True).start()
+    assert seen.wait(timeout), "monitor.data never started listening"
+
+
+def test_a_status_with_escape_sequences_is_shown_escaped(
+    pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
+) -> None:
+    payload = json.dumps({"status": f"running{CLEAR_AND_TITLE}", "note": CLEAR_AND_TITLE})
+    info = pipeline.client.publish(native_broker.topic_status, payload, qos=1, retain=True)
+    info.wait_for_publish(5)
+    result = inv_here("monitor.status", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "running\\x1b[2J" in result.stdout  # shown, escaped
+
+
+def test_detections_with_escape_sequences_are_shown_escaped(
+    pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
+) -> None:
+    proc = inv_background("monitor.data", "--count", "2", env=env)
+    listening(proc)
+    topic = native_broker.topic_detections
+    bad_class = {"detections": [{"class": f"cat{CLEAR_AND_TITLE}", "confidence": 0.9}]}
+    pipeline.publish(topic, json.dumps(bad_class).encode())
+    pipeline.publish(topic, f"not json {CLEAR_AND_TITLE}".encode())
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert "malformed payload" in out and "\\x1b[2J" in out
