@@ -228,8 +228,8 @@ def status(c: Context, json: bool = False, backend: str | None = None) -> None:
                 ]
                 + ([("problem", g["error"])] if g["error"] else []),
             )
-        if info["problem"]:
-            console.err(info["problem"])
+    if info["problem"]:  # JSON or not: a failing exit code always comes with its one line
+        console.err(info["problem"])
     if info["warning"]:  # every time, JSON or not: the user accepted it, not forgot it
         console.err(f"warning: {info['warning']}")
     if code:

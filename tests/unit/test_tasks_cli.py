@@ -60,3 +60,13 @@ def test_usage_errors_exit_2_in_one_line(tmp_path, argv) -> None:  # type: ignor
     assert result.returncode == 2, result
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_status_json_of_a_stopped_broker_still_says_why_on_stderr(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    result = inv("services.status", "--json", env=base_env(tmp_path, BROKER_BACKEND="native"))
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["running"] is False  # stdout stays JSON
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not running" in lines[0], result.stderr
