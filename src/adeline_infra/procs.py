@@ -28,7 +28,7 @@ def cannot_start(program: str, exc: OSError) -> InfraError:
     if isinstance(exc, FileNotFoundError):
         return InfraError(f"{shown} is not installed or not on PATH")
     return InfraError(
-        f"cannot run {shown} ({exc.strerror or exc})",
+        f"{shown} cannot be started: {exc.strerror or exc}",
         hint="check that it is the program meant and that it is executable",
     )
 

@@ -55,7 +55,7 @@ def test_a_certificate_folder_that_is_not_one_is_a_config_error(tmp_path: Path, 
 def test_a_program_that_cannot_be_run_is_one_line(tmp_path: Path) -> None:
     not_a_program = tmp_path / "mosquitto"
     not_a_program.write_text("not a program", encoding="utf-8")
-    with pytest.raises(InfraError, match="cannot run"):
+    with pytest.raises(InfraError, match="cannot be started"):
         procs.run([not_a_program, "-h"])
     with pytest.raises(InfraError) as caught:
         procs.run(["x" * 5000])
