@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -159,6 +160,24 @@ def inv_background(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
     finally:
         if ignored:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def running_task(*args: str, env: Mapping[str, str]) -> Iterator[tuple[Lines, Lines]]:
+    """`inv ARGS` in the background, its stdout and stderr as `Lines`; on leaving, Ctrl+C must
+    end it with exit 0 and no traceback (the test's own failure wins; the process never
+    outlives the test)."""
+    proc = inv_background(*args, env=env)
+    out, err = Lines(proc.stdout), Lines(proc.stderr)
+    try:
+        yield out, err
+        interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
+        assert proc.wait(timeout=10) == 0, err.rest(5)
+        assert "Traceback" not in err.rest(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
 
 
 def interrupt(proc: subprocess.Popen[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import ROOT, Lines, interrupt, inv, inv_background
+from ..helpers import ROOT, inv, running_task
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +40,6 @@ def test_dev_creates_the_env_file_and_brings_the_broker_up(
 def test_watch_ends_cleanly_on_ctrl_c(
     native_broker: object, env: dict[str, str], task: str
 ) -> None:
-    proc = inv_background(task, "--watch", "--json", "--interval", "0.2", env=env)
-    try:
-        out, err = Lines(proc.stdout), Lines(proc.stderr)
+    with running_task(task, "--watch", "--json", "--interval", "0.2", env=env) as (out, _err):
         first = out.next(timeout=15)  # the first redraw has been printed: it is watching
         assert first and first.strip(), "no output from --watch"
-        interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
-        assert proc.wait(timeout=10) == 0, err.rest(5)
-        assert "Traceback" not in err.rest(5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)

@@ -13,7 +13,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import Lines, interrupt, inv, inv_background, inv_here
+from ..helpers import inv, inv_here, running_task
 
 pytestmark = pytest.mark.integration
 
@@ -151,20 +151,11 @@ def test_clean_without_yes_deletes_nothing(started: dict[str, str]) -> None:
 
 
 def test_logs_follow_ends_cleanly_on_ctrl_c(started: dict[str, str]) -> None:
-    proc = inv_background("services.logs", "--follow", "--tail", "5", env=started)
-    try:
-        out, err = Lines(proc.stdout), Lines(proc.stderr)
+    with running_task("services.logs", "--follow", "--tail", "5", env=started) as (out, _err):
         out.wait_for("running", 15)  # the broker's start line arrives from the tail
         # A new client connecting shows up while we follow.
         assert mqtt.probe(settings_from(started)).ok
         out.wait_for("adeline-probe", 15)
-        interrupt(proc)  # Ctrl+C (Ctrl+Break on Windows)
-        assert proc.wait(timeout=10) == 0, err.rest(5)
-        assert "Traceback" not in err.rest(5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
 
 
 def test_missing_binary_says_how_to_install(env: dict[str, str], tmp_path: Path) -> None:
