@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import broker_config, procs
-from ...errors import ConfigError, InfraError
+from ...errors import InfraError
 from ..base import Backend, BrokerState
 from . import broker_setup
 from .compose import (
@@ -61,7 +61,7 @@ class DockerBackend(Backend):
     # --- services.up ------------------------------------------------------------------------
 
     def start(self, *, extras: frozenset[str] = frozenset()) -> None:
-        self._check_supported(extras)
+        broker_config.check_required_files(self.settings)  # `--with` names: services.up
         before = self._recent_container()
         running = before is not None and before.status == "running"
         self.recreated = False
@@ -84,14 +84,6 @@ class DockerBackend(Backend):
             self._restarts_at_start = 0 if self.recreated else before.restarts
         else:
             self._restarts_at_start = 0
-
-    def _check_supported(self, extras: frozenset[str]) -> None:
-        unknown = sorted(extras - set(EXTRAS))
-        if unknown:
-            raise ConfigError(
-                f"unknown service {', '.join(unknown)} for --with: expected {', '.join(EXTRAS)}"
-            )
-        broker_config.check_required_files(self.settings)
 
     def _check_ports(self) -> None:
         """The one port-busy line (`procs.port_busy_message`), naming the container that
