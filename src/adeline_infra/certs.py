@@ -483,17 +483,10 @@ def make_tls_dir(
 
 
 def _check_out_folder(out: Path) -> None:
-    """`out` must be a folder or creatable: a file, a FIFO or a dangling symlink there (or
-    above) ended in a traceback from mkdir."""
-    problem = None
-    if out.is_symlink() and not out.exists():
-        problem = "is a symbolic link to nothing"
-    else:
-        for part in (out, *out.parents):
-            if part.exists():
-                if not part.is_dir():
-                    problem = "is not a folder" if part == out else f"is under {part}, a file"
-                break
+    """`out` must be a folder or creatable (`files.folder_problem`)."""
+    from .files import folder_problem
+
+    problem = folder_problem(out)
     if problem:
         raise ConfigError(f"{out} {problem}: name a folder for the certificates")
 

@@ -98,3 +98,20 @@ def tail_lines(path: Path, count: int, *, block: int = 64 * 1024) -> list[str]:
     data = b"".join(reversed(chunks))
     lines = data.decode("utf-8", "replace").splitlines()
     return lines[-count:]
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why `path` cannot be (or become) a folder, as words that follow the path ("is a file",
+    "is under the file X", "is a symbolic link to nothing"); None when it is one or can be made.
+    Each case was seen ending in a traceback from mkdir or unlink."""
+    try:
+        if path.is_symlink() and not path.exists():
+            return "is a symbolic link to nothing"
+        for part in (path, *path.parents):
+            if part.exists():
+                if not part.is_dir():
+                    return "is a file" if part == path else f"is under the file {part}"
+                return None
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        return f"cannot be used ({exc.strerror or exc})"
+    return None

@@ -780,20 +780,10 @@ def _refuse_control_characters(var: Variable, raw: str, source: str) -> None:
 
 
 def _check_folder(name: str, path: Path, source: str) -> None:
-    """A folder setting must be a folder, or creatable: not a file, not under a file, not a
-    dangling symlink (each seen ending in a traceback from mkdir or unlink)."""
-    problem = None
-    try:
-        if path.is_symlink() and not path.exists():
-            problem = "is a symbolic link to nothing"
-        else:
-            for part in (path, *path.parents):
-                if part.exists():
-                    if not part.is_dir():
-                        problem = "is a file" if part == path else f"is under the file {part}"
-                    break
-    except OSError as exc:  # e.g. a name longer than the file system allows
-        problem = f"cannot be used ({exc.strerror or exc})"
+    """A folder setting must be a folder, or creatable (`files.folder_problem`)."""
+    from .files import folder_problem
+
+    problem = folder_problem(path)
     if problem:
         shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
         raise ConfigError(
