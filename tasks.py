@@ -424,17 +424,13 @@ def client(
 @friendly
 def check(c: Context, json: bool = False, days: int = 30) -> None:
     """Show the certificates (subject, SANs, expiry); exit 1 if expiring or not for the host."""
+    from adeline_infra import broker_config, cli, console
     from adeline_infra import certs as certs_mod
-    from adeline_infra import cli, console
 
     cli.count("days", days, maximum=36500)
     s = load_settings()
     result = certs_mod.check(s.tls_dir, s.mqtt_host, client_name=s.tls_client_name, warn_days=days)
-    from adeline_infra import broker_config
-
-    # Our broker's TLS listeners (an external broker's are its own: only MQTT_BROKER_HOST).
-    managed = s.backend != "external"
-    tls_listeners = [x for x in broker_config.listeners(s) if x.tls] if managed else []
+    tls_listeners = broker_config.tls_listeners(s)
     if tls_listeners:
         result.problems.extend(broker_config.tls_listener_problems(s))
     if json:
@@ -460,7 +456,7 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
             console.key_values(str(s.tls_dir / info.file), rows)
         for listener in tls_listeners:
             console.out(f"listener: {listener.describe()}")
-        if not tls_listeners and managed:
+        if not s.use_tls:
             console.out("no listener uses them: MQTT_USE_TLS is false")
         for problem in result.problems:
             console.err(f"problem: {problem}")

@@ -400,6 +400,14 @@ def render(
     return "\n".join(lines)
 
 
+def tls_listeners(settings: Settings) -> list[Listener]:
+    """Our broker's TLS listeners, which `tls.check` covers; none for an external broker (its
+    listeners are its owner's: only MQTT_BROKER_HOST is checked against the certificate)."""
+    if settings.backend == "external":
+        return []
+    return [x for x in listeners(settings) if x.tls]
+
+
 def tls_listener_problems(settings: Settings) -> list[str]:
     """What `tls.check` finds wrong with the TLS listeners beyond the certificate files.
 
