@@ -10,22 +10,18 @@ import pytest
 from adeline_infra import doctor, passwd
 from adeline_infra import settings as settings_mod
 
-from ..helpers import ROOT
+from ..helpers import ROOT, base_env
 
 
 def _settings(tmp_path: Path, path: Path, user: str = "alice") -> settings_mod.Settings:
-    env_file = tmp_path / "empty.env"
-    env_file.write_text("", encoding="utf-8")
-    return settings_mod.load(
-        ROOT,
-        environ={
-            "ADELINE_ENV_FILE": str(env_file),
-            "MQTT_ALLOW_ANONYMOUS": "false",
-            "MOSQUITTO_PASSWD_FILE": str(path),
-            "MQTT_USERNAME": user,
-            "MQTT_PASSWORD": "pw",
-        },
+    env = base_env(
+        tmp_path,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MOSQUITTO_PASSWD_FILE=str(path),
+        MQTT_USERNAME=user,
+        MQTT_PASSWORD="pw",
     )
+    return settings_mod.load(ROOT, environ=env)
 
 
 @pytest.mark.parametrize(

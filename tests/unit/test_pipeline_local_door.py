@@ -6,11 +6,11 @@ from pathlib import Path
 
 from adeline_infra import pipeline, pipeline_config, settings
 
+from ..helpers import ROOT, base_env
+
 
 def _load(tmp: Path, **environ: str) -> settings.Settings:
-    (tmp / "test.env").write_text("", encoding="utf-8")
-    base = {"ADELINE_ENV_FILE": str(tmp / "test.env"), "PIPELINE_CONFIG": "", **environ}
-    return settings.load(tmp, environ=base)
+    return settings.load(ROOT, environ=base_env(tmp, **environ))
 
 
 def test_tls_with_a_local_port_hands_the_pipeline_that_port_in_plaintext(tmp_path: Path) -> None:
