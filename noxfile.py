@@ -95,7 +95,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy over src/, tasks.py, noxfile.py and scripts/ as on Linux, Windows and macOS."""
+    """mypy over src/, tasks/, noxfile.py and scripts/ as on Linux, Windows and macOS."""
     install(session, "typecheck")
     # Only the OS a job runs on executes its branches: `--platform` checks the other two here
     # (`if sys.platform == "win32":` is what mypy narrows on; `os.name` is not). One cache each,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks that print numbers (run with `nox -s bench`, or directly from the venv).
 
-- startup: `inv --list` over this tasks.py vs over a one-task tasks.py (target: <= 1.3x).
+- startup: `inv --list` over this tasks package vs over a one-task tasks.py (target: <= 1.3x).
 - native-up: `inv services.up` (native) minus Invoke's own start-up minus the bare broker's
   spawn-to-CONNACK time (target: <= 250 ms of overhead).
 
@@ -77,7 +77,7 @@ def bench_startup(runs: int) -> None:
     base, ours = statistics.median(base_runs), statistics.median(our_runs)
     print("startup: `inv --list`")
     print(f"  one-task tasks.py        {ms(base)}")
-    print(f"  this tasks.py            {ms(ours)}")
+    print(f"  this tasks package       {ms(ours)}")
     print(f"  ratio                    {ours / base:7.2f}x   (target <= 1.30x)")
 
 

@@ -142,7 +142,7 @@ def bench(kind: str, runs: int = 5) -> dict[str, object]:
         finally:
             procs.run([*raw_args, "down", "-v"], env=raw_env, check=False, timeout=120)
             _inv(inv_env, "services.clean", "--yes")
-        # The fixed cost of any `inv` call (interpreter + invoke + tasks.py).
+        # The fixed cost of any `inv` call (interpreter + invoke + the tasks package).
         floor = _median([_inv(inv_env, "--list") for _ in range(runs)])
     up_overhead = _median(inv_up) - floor - _median(raw_up)
     return {

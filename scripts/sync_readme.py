@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Keep the README's task list and configuration table in step with the code.
 
-The task list comes from tasks.py (what `inv --list` shows), the configuration table from
+The task list comes from the tasks package (what `inv --list` shows), the configuration table from
 `settings.VARIABLES`. `python scripts/sync_readme.py` rewrites both blocks; `--check` exits 1
 when the README is stale (a unit test runs it).
 """
@@ -23,11 +23,11 @@ def _first_line(doc: str | None) -> str:
 
 
 def task_rows() -> list[tuple[str, str]]:
-    spec = importlib.util.spec_from_file_location("_adeline_tasks", ROOT / "tasks.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    ns = module.ns
+    sys.path.insert(0, str(ROOT))
+    try:
+        ns = importlib.import_module("tasks").ns
+    finally:
+        sys.path.remove(str(ROOT))
     rows: list[tuple[str, str]] = []
 
     def walk(collection: object, prefix: str) -> None:

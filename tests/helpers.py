@@ -100,11 +100,11 @@ def inv_here(
 ) -> subprocess.CompletedProcess[str]:
     """`inv ARGS` run by invoke's own `Program` in this process, as `inv()` runs it.
 
-    The same task loading (tasks.py found from the project root), argument parsing, output, exit
-    code and one-line errors, with `env` as the whole environment and no terminal, without the
-    new interpreter and `import invoke` each `inv()` pays (0.2-1 s a call). For tests whose
-    subject is what a task does; keep `inv()` where the subject is the process itself (Ctrl+C,
-    what it imports at start-up, what a fresh interpreter prints).
+    The same task loading (the tasks package, found from the project root), argument parsing,
+    output, exit code and one-line errors, with `env` as the whole environment and no terminal,
+    without the new interpreter and `import invoke` each `inv()` pays (0.2-1 s a call). For
+    tests whose subject is what a task does; keep `inv()` where the subject is the process itself
+    (Ctrl+C, what it imports at start-up, what a fresh interpreter prints).
     """
     from invoke import Program, __version__
 

@@ -1,14 +1,29 @@
 """adeline_infra: the library behind Adeline's infrastructure tasks.
 
-Nothing here imports invoke. `tasks.py` and `scripts/` are thin layers over these modules:
+Nothing here imports invoke. The task layer (`tasks/`) and `scripts/` are thin layers over these
+modules, one concern each:
 
-- `settings`   one loader for `.env` + environment + task flags, validated once
-- `errors`     the exceptions that end a task with one line and an exit code
-- `mqtt`       the MQTT client factory and the readiness probe (CONNECT answered by CONNACK)
-- `procs`      the one place that spawns processes
-- `backends`   how the broker runs: `native` (a mosquitto binary) or `docker` (Compose)
-- `services`   up / down / status / logs / clean over whichever backend is chosen
-- `console`    terminal output: lines, spinner, tables, JSON
+- `settings`         the one loader: defaults < pipeline config < `.env` < environment < flags
+- `pipeline_config`  the pipeline's config.yaml: its MQTT values, where ours disagree
+- `errors`           the exceptions that end a task with one line and an exit code
+- `cli`              one-line usage errors for scripts; option checks (seconds, counts)
+- `console`          terminal output: lines, spinner, tables, JSON; safe streams
+- `mqtt`             the MQTT client factory, the readiness probe, retained reads
+- `procs`            the one place that spawns, stops and inspects processes
+- `files`            atomic owner-only writes, folder checks, log tails
+- `locks`            the state-folder and password-file locks
+- `broker_config`    mosquitto.conf rendered from the settings; its listeners; save failures
+- `backends`         how the broker runs: `native`, `docker` (Compose), `external`
+- `services`         up / down / restart / status / logs / clean over the chosen backend
+- `monitor`          `$SYS`, the pipeline's status, the detections tail
+- `commands`         the pipeline's commands: where each is answered, what it does
+- `control`          sending a command, acknowledged, and waiting for its answer
+- `pipeline`         running the pipeline with our settings
+- `passwd`           mosquitto password files
+- `certs`            the private CA, server and client certificates, checks
+- `go2rtc`           go2rtc's API: version, streams
+- `doctor`           the troubleshooting checklist as checks
+- `devenv`           `.env` from `.env.example`, how to connect
 """
 
 __version__ = "0.1.0"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import mqtt
+from .commands import ANSWERS
 from .errors import ConfigError, InfraError
 
 if TYPE_CHECKING:
@@ -28,19 +29,6 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
-# The pipeline's commands (`control.<name>` tasks); `control.send NAME` sends any other.
-COMMANDS = ("pause", "resume", "stop", "status", "metrics", "health")
-# Sent only when the pipeline runs with adaptive ROI / stabilization; it answers neither on MQTT.
-OPTIONAL_COMMANDS = ("toggle_crop", "stabilization_stats")
-# Where the pipeline answers each command: "status" (TOPIC_STATUS) or "metrics" (TOPIC_METRICS).
-ANSWERS = {
-    "pause": "status",
-    "resume": "status",
-    "stop": "status",
-    "status": "status",
-    "health": "status",
-    "metrics": "metrics",
-}
 NO_MATCHING_SUBSCRIBERS = 0x10
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from adeline_infra import control, monitor
+from adeline_infra import commands, monitor
 from adeline_infra.settings import Settings
 
 from ..helpers import inv, inv_background, inv_here
@@ -173,7 +173,7 @@ def test_two_monitors_at_once_both_receive(
 # --- control.* -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", control.COMMANDS)
+@pytest.mark.parametrize("command", commands.COMMANDS)
 def test_every_command_arrives(
     command: str, pipeline: StandInPipeline, env: dict[str, str]
 ) -> None:

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from adeline_infra import control, devenv, doctor, monitor, pipeline, pipeline_config, settings
+from adeline_infra import (
+    commands,
+    control,
+    devenv,
+    doctor,
+    monitor,
+    pipeline,
+    pipeline_config,
+    settings,
+)
 from adeline_infra.errors import ConfigError
 
 GOOD = """\
@@ -196,7 +205,7 @@ def test_wait_answers() -> None:
     assert control.answer_topic(s, "pause") == s.topic_status
     assert control.answer_topic(s, "health") == s.topic_status
     assert control.answer_topic(s, "metrics") == s.topic_metrics
-    for name in (*control.OPTIONAL_COMMANDS, "whatever"):
+    for name in (*commands.OPTIONAL_COMMANDS, "whatever"):
         with pytest.raises(ConfigError, match="cannot wait") as caught:
             control.answer_topic(s, name)
         assert caught.value.exit_code == 2

@@ -42,3 +42,12 @@ def test_every_nox_session_the_readme_names_exists() -> None:
     section = README.split("## Running the tests")[1].split("\n## ")[0]
     named = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
     assert named and named <= sessions, sorted(named - sessions)
+
+
+def test_the_package_docstring_indexes_every_module() -> None:
+    import adeline_infra
+
+    src = ROOT / "src" / "adeline_infra"
+    modules = {p.stem for p in src.glob("*.py") if p.stem != "__init__"} | {"backends"}
+    missing = {m for m in modules if f"`{m}`" not in (adeline_infra.__doc__ or "")}
+    assert not missing

@@ -7,6 +7,7 @@ snapshot is `task_contract.json`; after an intended change, regenerate it with
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import os
@@ -16,6 +17,13 @@ from typing import Any
 from ..helpers import ROOT
 
 SNAPSHOT = ROOT / "tests" / "unit" / "task_contract.json"
+
+
+def arguments(t: Any) -> list[Any]:
+    """A task's options, without consuming its help (invoke's `get_arguments` pops it)."""
+    probe = copy.copy(t)
+    probe.help = dict(t.help)
+    return list(probe.get_arguments())
 
 
 def contract() -> dict[str, Any]:
@@ -43,7 +51,7 @@ def contract() -> dict[str, Any]:
                     "positional": arg.positional,
                     "help": arg.help,
                 }
-                for arg in sorted(t.get_arguments(), key=lambda a: a.name)
+                for arg in sorted(arguments(t), key=lambda a: a.name)
             },
         }
     return out

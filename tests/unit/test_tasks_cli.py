@@ -7,15 +7,18 @@ import sys
 
 import pytest
 
-from ..helpers import ROOT, base_env, inv
+from ..helpers import ROOT, base_env, inv, inv_here
 
 HEAVY = ("paho", "docker", "rich", "cryptography", "dotenv", "psutil")
+# The library modules the task layer may import at start-up: stdlib only, plain data.
+AT_START = ["adeline_infra", "adeline_infra.commands", "adeline_infra.errors"]
 
 
-def test_tasks_py_imports_nothing_heavy() -> None:
+def test_the_tasks_package_imports_nothing_heavy() -> None:
     code = (
-        "import sys, runpy; runpy.run_path('tasks.py');"
-        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+        "import sys; import invoke.program; before = set(sys.modules); import tasks;"
+        "print(sorted(m for m in set(sys.modules) - before"
+        f" if m.split('.')[0] in {HEAVY!r} + ('adeline_infra',)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -25,7 +28,7 @@ def test_tasks_py_imports_nothing_heavy() -> None:
         check=True,
         timeout=60,
     )
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.strip() == repr(AT_START)
 
 
 def test_every_task_and_option_has_help() -> None:
@@ -70,3 +73,19 @@ def test_status_json_of_a_stopped_broker_still_says_why_on_stderr(tmp_path) -> N
     assert json.loads(result.stdout)["running"] is False  # stdout stays JSON
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "not running" in lines[0], result.stderr
+
+
+def test_usage_errors_name_the_option_from_the_argv_being_parsed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # In-process, sys.argv is pytest's: the option must come from what invoke parsed.
+    result = inv_here("tls.check", "--days", "x", env=base_env(tmp_path))
+    assert result.returncode == 2, result
+    assert result.stderr.strip().splitlines() == [
+        "error: --days 'x' is not valid: expected a whole number (see `inv --help TASK`)"
+    ]
+
+
+def test_what_follows_the_double_dash_is_kept_as_typed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import tasks._program  # type: ignore[import-not-found]
+
+    inv_here("auth.list-users", "--json", "--", "--config", "a b.yaml", env=base_env(tmp_path))
+    assert tasks._program.passthrough("--config a b.yaml") == ["--config", "a b.yaml"]

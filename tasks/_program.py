@@ -1,0 +1,73 @@
+"""The one change this project makes to invoke: a usage error exits 2, like every other one.
+
+What it changes: `invoke.program.Program.parse_tasks`, which parses the task names and their
+options once the tasks are loaded, is wrapped so that
+- a `ParseError` (unknown task or option, missing value) becomes `Exit(message, 2)`, and
+- a `ValueError` from invoke's casting of a typed option (`int("x")` for `--days x`) becomes
+  `Exit(one line naming the option, 2)`.
+It also keeps the argument list it parsed, so `passthrough()` can hand a task what followed `--`
+exactly as typed (invoke gives tasks only `Context.remainder`, the words joined by spaces).
+
+Why: the project's contract is exit 2 for bad usage; invoke's `Program.run` prints a
+ParseError and exits 1, and offers no setting or hook for that code. Its documented way is a
+`Program` subclass for a binary of one's own, but users run `inv` (and `invoke`) themselves.
+
+What it depends on (invoke 2.x-3.x): `Program.run` calls `parse_tasks` after the collection is
+loaded and inside its `except (..., Exit, ParseError)`; `Program.argv` holds the argument list
+being parsed (`normalize_argv`), also under an in-process `Program.run(argv)`; invoke prints an
+`Exit`'s message as one line. If a future invoke drops `parse_tasks`, the patch is skipped and
+usage errors exit 1 again (tests/unit/test_tasks_cli.py says so).
+
+It is applied once, when the tasks package is imported (`inv` does that before parsing).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_parsed: list[str] = []  # the argv `parse_tasks` saw last (argv[0] is the program)
+
+
+def passthrough(remainder: str) -> list[str]:
+    """What came after `--` on the command line, as typed; `remainder` when argv is unknown."""
+    if "--" in _parsed:
+        return _parsed[_parsed.index("--") + 1 :]
+    import shlex
+
+    return shlex.split(remainder) if remainder else []
+
+
+def cast_error(message: str, argv: list[str]) -> str:
+    """`invalid literal for int() with base 10: 'x'` -> `error: --days 'x' is not valid: ...`."""
+    match = re.search(r": '(.*)'$", message)
+    value = match.group(1) if match else ""
+    args = argv[1:]
+    option = next(
+        (args[i - 1] for i in range(len(args) - 1, 0, -1) if args[i] == value), "an option"
+    )
+    kind = "a whole number" if "int()" in message else "a number"
+    return f"error: {option} {value!r} is not valid: expected {kind} (see `inv --help TASK`)"
+
+
+def apply() -> None:
+    from invoke import Exit
+    from invoke.parser import ParseError
+    from invoke.program import Program
+
+    original = getattr(Program, "parse_tasks", None)
+    if original is None or getattr(original, "adeline_wrapped", False):
+        return
+
+    def parse_tasks(self: Any) -> None:
+        argv = list(getattr(self, "argv", None) or [])
+        _parsed[:] = argv
+        try:
+            original(self)
+        except ParseError as exc:
+            raise Exit(str(exc), code=2) from None
+        except ValueError as exc:
+            raise Exit(cast_error(str(exc), argv), code=2) from None
+
+    parse_tasks.adeline_wrapped = True  # type: ignore[attr-defined]
+    Program.parse_tasks = parse_tasks  # type: ignore[method-assign]

@@ -1,0 +1,107 @@
+"""monitor.*: watch the broker and the pipeline (`adeline_infra.monitor`)."""
+
+from __future__ import annotations
+
+from invoke import Collection, Context, Exit
+
+from ._boundary import load_settings, task
+
+WATCH_HELP = "redraw in place until Ctrl+C"
+INTERVAL_HELP = "seconds between redraws with --watch (default 2)"
+
+
+@task(
+    help={
+        "json": "print JSON: {broker: {reachable, version, uptime_s, ...}, pipeline: {status, ...}}"
+        " (one object per redraw with --watch, per status with --follow)",
+        "watch": WATCH_HELP,
+        "interval": INTERVAL_HELP,
+        "follow": "print one line per status the pipeline publishes, as it happens, until Ctrl+C "
+        "(exit 0, like --watch)",
+    },
+)
+def status(
+    c: Context, json: bool = False, watch: bool = False, interval: float = 2.0, follow: bool = False
+) -> None:
+    """One look at the broker ($SYS: version, uptime, clients, load) and the pipeline's status."""
+    from adeline_infra import cli, console, monitor
+    from adeline_infra.errors import ConfigError
+
+    if watch and follow:
+        raise ConfigError("--watch and --follow do not go together: choose one")
+    cli.seconds("interval", interval)
+    s = load_settings()
+    if follow:
+        monitor.follow(s, as_json=json, note=console.err)
+    elif watch:
+        monitor.watch(s, interval=interval, as_json=json)
+    elif json:
+        console.print_json(monitor.snapshot(s))
+    else:
+        monitor.show(monitor.status_view(monitor.snapshot(s)))
+
+
+@task(
+    help={
+        "metrics": "also show the metrics topic (TOPIC_METRICS)",
+        "verbose": "one more line per detection: class, confidence, box",
+        "json": "print each payload untouched, one per line (totals and malformed ones on stderr)",
+        "count": "exit after this many messages (exit 1 if --timeout comes first)",
+        "timeout": "exit after this many seconds",
+    },
+)
+def data(
+    c: Context,
+    metrics: bool = False,
+    verbose: bool = False,
+    json: bool = False,
+    count: int = 0,
+    timeout: float = 0.0,
+) -> None:
+    """Tail the pipeline's detections (TOPIC_DETECTIONS) until Ctrl+C; totals per class at exit."""
+    from adeline_infra import cli, console, monitor
+
+    cli.count("count", count)
+    cli.seconds("timeout", timeout, zero_ok=True)
+    s = load_settings()
+    say = console.err if json else console.out
+    topics = s.topic_detections + (f" and {s.topic_metrics}" if metrics else "")
+    totals = monitor.tail(
+        s,
+        metrics=metrics,
+        as_json=json,
+        verbose=verbose,
+        count=count or None,
+        timeout=timeout or None,
+        on_ready=lambda: console.err(f"listening to {topics} on {s.endpoint} (Ctrl+C to stop)"),
+    )
+    for line in totals.summary_lines():
+        say(line)
+    if count and totals.messages < count:
+        raise Exit(
+            f"error: only {totals.messages} of {count} messages within {timeout:g} s", code=1
+        )
+
+
+@task(
+    help={
+        "json": "print the $SYS values as one JSON object",
+        "watch": WATCH_HELP,
+        "interval": INTERVAL_HELP,
+    },
+)
+def broker(c: Context, json: bool = False, watch: bool = False, interval: float = 2.0) -> None:
+    """The broker's whole $SYS tree: one snapshot, or a live dashboard with --watch."""
+    from adeline_infra import cli, console, monitor
+
+    cli.seconds("interval", interval)
+    s = load_settings()
+    if watch:
+        monitor.watch(s, broker_tree=True, interval=interval, as_json=json)
+    elif json:
+        console.print_json(monitor.sys_tree(s))
+    else:
+        monitor.show(monitor.sys_view(monitor.sys_tree(s), f"$SYS of {s.endpoint}"))
+
+
+ns = Collection("monitor", status, data, broker)
