@@ -24,8 +24,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # Task options (invoke gives them typed, but any number: nan, inf, -1, 1e308 all parse).
-MAX_SECONDS = 7 * 24 * 3600.0  # past this, time.monotonic() + timeout overflows nothing, but
-# a wait of a week is a typo; `time.sleep`/`threading.Event.wait` fail on 1e308 (OverflowError).
+# A week: longer is a typo, and `time.sleep`/`threading.Event.wait` fail on 1e308.
+MAX_OPTION_SECONDS = 7 * 24 * 3600.0
 
 
 def seconds(option: str, value: float, *, zero_ok: bool = False) -> float:
@@ -38,10 +38,11 @@ def seconds(option: str, value: float, *, zero_ok: bool = False) -> float:
     from .errors import ConfigError
 
     low = "0" if zero_ok else "more than 0"
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
-        raise ConfigError(f"--{option} {value:g} is not valid: expected {low} to {MAX_SECONDS:g} s")
-    if value > MAX_SECONDS:
-        raise ConfigError(f"--{option} {value:g} is not valid: expected {low} to {MAX_SECONDS:g} s")
+    too_low = value < 0 or (value == 0 and not zero_ok)
+    if not math.isfinite(value) or too_low or value > MAX_OPTION_SECONDS:
+        raise ConfigError(
+            f"--{option} {value:g} is not valid: expected {low} to {MAX_OPTION_SECONDS:g} s"
+        )
     return value
 
 

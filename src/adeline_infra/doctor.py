@@ -13,7 +13,6 @@ Nothing here raises for a broken setup: a problem is a row, never a traceback.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import ipaddress
 import os
 import re
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-EXPIRY_WARN_DAYS = 30
 MIN_PYTHON = (3, 10)
 
 
@@ -213,17 +211,11 @@ def load_settings(
 
 
 def resolve_backend(s: Settings) -> tuple[Backend | None, str]:
-    """`backends.resolve`, tolerating an install without the Docker backend."""
+    """`backends.resolve`; (None, why) when the chosen backend cannot be used."""
     from . import backends
 
     try:
         return backends.resolve(s)
-    except ImportError:
-        if s.backend == "docker":
-            return None, "BROKER_BACKEND=docker but this install has no Docker backend"
-        from .backends.native import NativeBackend
-
-        return NativeBackend(s), "auto: no Docker backend in this install, using the binary"
     except InfraError as exc:
         return None, str(exc)
 
@@ -318,16 +310,11 @@ def check_pipeline_config(s: Settings) -> list[Check]:
 # --- Docker -------------------------------------------------------------------------------
 
 
-def docker_engine() -> bool | None:
-    """True/False: does an engine answer; None: this install has no Docker backend."""
-    try:  # the Docker backend may be absent from an install (or a branch) without it
-        docker_backend = importlib.import_module(f"{__package__}.backends.docker")
-    except ImportError:
-        return None
-    try:
-        return bool(docker_backend.engine_answers())
-    except Exception:
-        return False
+def docker_engine() -> bool:
+    """Does a Docker engine answer (through the Docker backend's own engine access)?"""
+    from .backends.docker import engine_answers
+
+    return engine_answers()
 
 
 def _engine_details(image: str) -> tuple[str | None, bool | None, str | None]:
@@ -376,14 +363,12 @@ def _missing(needed: bool | None, other: str) -> tuple[str, str]:
     return (FAIL, "") if needed else (SKIP, f" (not needed: the {other} backend is used)")
 
 
-def check_docker(s: Settings | None, engine: bool | None, *, needed: bool | None) -> list[Check]:
+def check_docker(s: Settings | None, engine: bool, *, needed: bool | None) -> list[Check]:
     """Engine, Compose and image rows. Missing pieces fail only when the Docker backend is used."""
     missing, unused = _missing(needed, "native")
-    if engine is None:
-        return [Check("docker engine", missing, "this install has no Docker backend" + unused)]
     rows = []
     image = s.mosquitto_image if s else settings_mod.BY_NAME["MOSQUITTO_IMAGE"].default
-    version, present, why = _engine_details(image) if engine is not None else (None, None, None)
+    version, present, why = _engine_details(image)
     engine = engine and why is None
     if engine:
         rows.append(
@@ -646,7 +631,7 @@ def certificate_row(
             f"{path} does not name MQTT_BROKER_HOST={host}: clients will reject it",
             "reissue it for that host (`inv tls.certs --hosts ...`) or change MQTT_BROKER_HOST",
         )
-    if info.days_left < EXPIRY_WARN_DAYS:
+    if info.days_left < certs.WARN_DAYS:
         return Check(name, WARN, f"{path} expires in {info.days_left} day(s), on {end}", fix)
     return Check(name, OK, f"{path} valid until {end} ({info.days_left} days)")
 

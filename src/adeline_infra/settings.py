@@ -106,24 +106,20 @@ def _compose_choice(raw: str) -> str:
     return low
 
 
-def _str(raw: str) -> str:
-    return raw
-
-
 def _opt_str(raw: str) -> str | None:
     return raw or None
 
 
-MAX_SECONDS = 3600.0
+MAX_SETTING_SECONDS = 3600.0  # a timeout setting (MQTT_CONNECT_TIMEOUT...): an hour at most
 
 
 def _positive_float(raw: str) -> float:
-    expected = f"a positive number of seconds (at most {MAX_SECONDS:g})"
+    expected = f"a positive number of seconds (at most {MAX_SETTING_SECONDS:g})"
     try:
         value = float(raw)
     except ValueError:
         raise ValueError(expected) from None
-    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:  # nan, inf, 0, -1, 1e309
+    if not math.isfinite(value) or not 0 < value <= MAX_SETTING_SECONDS:  # nan, inf, 0, -1, 1e309
         raise ValueError(expected)
     return value
 

@@ -248,11 +248,6 @@ def test_missing_mosquitto_fails_only_for_the_native_backend(tmp_path: Path) -> 
     assert doctor.check_mosquitto(s, needed=None).status == doctor.WARN
 
 
-def test_docker_rows_without_a_docker_backend() -> None:
-    assert doctor.check_docker(None, None, needed=True)[0].status == doctor.FAIL
-    assert doctor.check_docker(None, None, needed=False)[0].status == doctor.SKIP
-
-
 def test_go2rtc_row(tmp_path: Path) -> None:
     assert doctor.check_go2rtc(load(tmp_path), "native") is None  # not configured
     url = f"http://127.0.0.1:{free_port()}"

@@ -39,7 +39,3 @@ def resolve(settings: Settings) -> tuple[Backend, str]:
     if engine_answers():
         return DockerBackend(settings), "auto: a Docker engine answers"
     return native, "auto: no Docker engine answers, using the mosquitto binary"
-
-
-def select(settings: Settings) -> Backend:
-    return resolve(settings)[0]
