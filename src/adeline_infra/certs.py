@@ -179,7 +179,15 @@ class CA(Issued):
     """A self-signed certificate authority that issues server and client certificates."""
 
     @classmethod
-    def create(cls, *, key_type: str = "ec", days: int = CA_DAYS) -> CA:
+    def create(
+        cls,
+        *,
+        key_type: str = "ec",
+        days: int = CA_DAYS,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+    ) -> CA:
+        """A new CA valid for `days` from an hour ago, or from `not_before` to `not_after`."""
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
         from cryptography.x509.oid import NameOID
@@ -200,8 +208,8 @@ class CA(Issued):
             .issuer_name(name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=days))
+            .not_valid_before(not_before or now - dt.timedelta(hours=1))
+            .not_valid_after(not_after or now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -244,6 +252,8 @@ class CA(Issued):
         *,
         eku: Any,
         hosts: Sequence[str] = (),
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
     ) -> Issued:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
@@ -251,7 +261,7 @@ class CA(Issued):
 
         is_rsa = key_type_of(key) == "rsa"
         now = _now()
-        not_after = min(now + dt.timedelta(days=days), self.cert.not_valid_after_utc)
+        end = min(not_after or now + dt.timedelta(days=days), self.cert.not_valid_after_utc)
         ca_ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         builder = (
             x509.CertificateBuilder()
@@ -266,8 +276,8 @@ class CA(Issued):
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(not_after)
+            .not_valid_before(not_before or now - dt.timedelta(hours=1))
+            .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -305,15 +315,24 @@ class CA(Issued):
         days: int = DEFAULT_DAYS,
         key: PrivateKey | None = None,
         key_type: str = "ec",
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
     ) -> Issued:
-        """A server certificate valid for every host (DNS names and IPs) in `hosts`."""
+        """A server certificate valid for every host (DNS names and IPs) in `hosts`, for `days`
+        from an hour ago or from `not_before` to `not_after` (never past the CA's end)."""
         from cryptography.x509.oid import ExtendedKeyUsageOID
 
         hosts = parse_hosts(hosts)
         dns = [h for h in hosts if not _is_ip(h)]
         cn = dns[0] if dns else hosts[0]
         return self._leaf(
-            cn, key or new_key(key_type), days, eku=ExtendedKeyUsageOID.SERVER_AUTH, hosts=hosts
+            cn,
+            key or new_key(key_type),
+            days,
+            eku=ExtendedKeyUsageOID.SERVER_AUTH,
+            hosts=hosts,
+            not_before=not_before,
+            not_after=not_after,
         )
 
     def issue_client(
@@ -323,12 +342,21 @@ class CA(Issued):
         days: int = DEFAULT_DAYS,
         key: PrivateKey | None = None,
         key_type: str = "ec",
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
     ) -> Issued:
         """A client certificate with CN = `name` (mosquitto's `use_identity_as_username`)."""
         from cryptography.x509.oid import ExtendedKeyUsageOID
 
         check_client_name(name)
-        return self._leaf(name, key or new_key(key_type), days, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+        return self._leaf(
+            name,
+            key or new_key(key_type),
+            days,
+            eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+            not_before=not_before,
+            not_after=not_after,
+        )
 
 
 def _is_ip(host: str) -> bool:

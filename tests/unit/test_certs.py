@@ -279,3 +279,14 @@ def test_script_creates_reuses_and_refuses(tmp_path: Path) -> None:
     assert forced.returncode == 0, forced.stderr
     assert (out / "ca.crt").read_bytes() != ca
     assert "warning" in forced.stderr
+
+
+def test_validity_dates_can_be_chosen_for_tests_of_expiry() -> None:
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2020, 6, 1, tzinfo=dt.timezone.utc)
+    ca = certs.CA.create(not_before=start, not_after=end)
+    server = ca.issue_server(("localhost",), not_before=start, not_after=end + dt.timedelta(days=9))
+    client = ca.issue_client("cam1", not_before=start, not_after=end)
+    for issued in (ca, server, client):
+        assert issued.cert.not_valid_before_utc == start
+        assert issued.cert.not_valid_after_utc == end  # never past the CA's end

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adeline_infra import doctor, procs
+from adeline_infra import certs, doctor, procs
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends.base import BrokerState
 from adeline_infra.backends.native import NativeBackend
@@ -101,31 +100,9 @@ def make_cert(
     not_after: dt.datetime,
     hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
 ) -> Path:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ca = certs.CA.create(not_before=not_before, not_after=not_after)
+    server = ca.issue_server(hosts, not_before=not_before, not_after=not_after)
+    path.write_bytes(server.cert_pem())
     return path
 
 
