@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -50,23 +49,6 @@ def install(session: nox.Session, *groups: str, project: bool = True) -> None:
     session.install(*requirements)
     if stamp is not None:
         stamp.write_text(key.hexdigest())
-
-
-def _free_port() -> int:
-    """A free port below every OS's ephemeral range (Linux 32768+, Windows and macOS 49152+),
-    as tests/helpers.free_port: a port from bind(0) is ephemeral, and the pip install between
-    the pick and the broker's start opens outgoing connections that may take it."""
-    import random
-
-    for _ in range(200):
-        port = random.randrange(20000, 32768)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-32767")
 
 
 def _tests(
@@ -120,26 +102,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Integration tests against a real mosquitto that this session starts (native backend)."""
-    state = Path(session.create_tmp()) / "broker-state"
-    mqtt_port = _free_port()
-    ws_port = next(p for p in iter(_free_port, None) if p != mqtt_port)  # the OS may repeat one
-    env = {
-        "BROKER_BACKEND": "native",
-        "ADELINE_STATE_DIR": str(state),
-        "ADELINE_ENV_FILE": str(state.parent / "none.env"),  # never the developer's .env
-        "MQTT_BROKER_HOST": "127.0.0.1",
-        "MQTT_BROKER_PORT": str(mqtt_port),
-        "MQTT_WS_PORT": str(ws_port),
-    }
+    """Integration tests against real mosquitto brokers the tests start (native backend)."""
     install(session, "test")
-    session.run("python", "-m", "invoke", "services.up", env=env)
-    try:
-        shared = {"ADELINE_TEST_BROKER": f"{env['MQTT_BROKER_HOST']}:{env['MQTT_BROKER_PORT']}"}
-        args = ["tests/integration", "-m", "integration and not docker", "-q", *PARALLEL]
-        _tests(session, args, shared)
-    finally:
-        session.run("python", "-m", "invoke", "services.down", env=env)
+    _tests(session, ["tests/integration", "-m", "integration and not docker", "-q", *PARALLEL])
 
 
 _ENGINE_CHECK = (

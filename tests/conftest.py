@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,19 +38,6 @@ def running_broker(env: dict[str, str]) -> Iterator[Settings]:
 def native_broker(env: dict[str, str]) -> Iterator[Settings]:
     """A real mosquitto on random ports (native backend), ready (CONNACK) when the test starts."""
     with running_broker(env) as s:
-        yield s
-
-
-@pytest.fixture
-def shared_broker(tmp_path: Path) -> Iterator[Settings]:
-    """The broker the `integration` nox session started (ADELINE_TEST_BROKER=host:port), reused
-    as it is; without one, a broker of our own. For tests that leave no retained state behind."""
-    shared = os.environ.get("ADELINE_TEST_BROKER")
-    if shared:
-        host, _, port = shared.rpartition(":")
-        yield settings_from(base_env(tmp_path, MQTT_BROKER_HOST=host, MQTT_BROKER_PORT=port))
-        return
-    with running_broker(base_env(tmp_path)) as s:
         yield s
 
 

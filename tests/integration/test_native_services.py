@@ -40,10 +40,10 @@ def test_status_exit_codes_and_json(env: dict[str, str]) -> None:
         inv_here("services.down", env=env)
 
 
-def test_probe_and_sys_snapshot_on_a_running_broker(shared_broker) -> None:  # type: ignore[no-untyped-def]
-    result = mqtt.probe(shared_broker, timeout=2)
+def test_probe_and_sys_snapshot_on_a_running_broker(native_broker) -> None:  # type: ignore[no-untyped-def]
+    result = mqtt.probe(native_broker, timeout=2)
     assert result.ok, result.reason
-    sys_tree = mqtt.retained(shared_broker, ["$SYS/broker/version"])
+    sys_tree = mqtt.retained(native_broker, ["$SYS/broker/version"])
     assert sys_tree["$SYS/broker/version"].startswith(b"mosquitto version 2.")
 
 
