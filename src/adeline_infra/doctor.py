@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import procs
 from . import settings as settings_mod
-from .errors import ConfigError, InfraError
+from .errors import ConfigError, InfraError, SettingsError
 
 if TYPE_CHECKING:
     from .backends.base import Backend, BrokerState
@@ -169,45 +168,32 @@ def check_env_file(env_file: Path) -> Check:
     )
 
 
-_VAR_AT_START = re.compile(r"^([A-Z][A-Z0-9_]*)\b")
-
-
 def load_settings(
     root: Path,
     overrides: Mapping[str, Any] | None,
     environ: Mapping[str, str] | None,
 ) -> tuple[Settings | None, list[Check], Settings | None]:
-    """(settings, one failing row per bad variable, settings with defaults for the bad ones).
+    """(settings, one failing row per problem, settings with defaults for the bad values).
 
-    `settings.load` stops at the first bad value; to name every bad variable at once, each one
-    it names is replaced by its default and the load is repeated.
+    `settings.load` names every problem in one pass, each with its variable: one row each.
     """
-    flags: dict[str, Any] = dict(overrides or {})
-    problems: list[Check] = []
-    replaced: set[str] = set()
-    for _ in range(len(settings_mod.VARIABLES) + 1):
-        try:
-            loaded = settings_mod.load(root, flags, environ=environ)
-        except ConfigError as exc:
-            match = _VAR_AT_START.match(str(exc))
-            var = match.group(1) if match else None
-            if var in replaced:
-                break  # a rule between variables the defaults cannot settle: reported already
-            problems.append(
-                Check(
-                    f"setting {var}" if var else "settings",
-                    FAIL,
-                    str(exc),
-                    f"correct {var} (.env.example explains it)" if var else "",
-                )
-            )
-            if var is None or var not in settings_mod.BY_NAME:
-                break
-            replaced.add(var)
-            flags[var] = settings_mod.BY_NAME[var].default
-        else:
-            return (None if problems else loaded), problems, loaded
-    return None, problems, None
+    try:
+        loaded = settings_mod.load(root, overrides, environ=environ)
+    except SettingsError as exc:
+        return None, [_setting_row(p) for p in exc.problems], exc.partial
+    except ConfigError as exc:  # the pipeline's config could not be read at all
+        return None, [_setting_row(exc)], None
+    return loaded, [], loaded
+
+
+def _setting_row(problem: ConfigError) -> Check:
+    var = problem.variable
+    return Check(
+        f"setting {var}" if var else "settings",
+        FAIL,
+        str(problem),
+        f"correct {var} (.env.example explains it)" if var else "",
+    )
 
 
 def resolve_backend(s: Settings) -> tuple[Backend | None, str]:
@@ -617,7 +603,7 @@ def certificate_row(
         start = certs.load_cert(path).not_valid_before_utc
         info = certs.describe(path, now=now)
     except InfraError as exc:  # unreadable, or not a PEM certificate: says which file
-        return Check(name, FAIL, str(exc).split(": create")[0], fix)
+        return Check(name, FAIL, exc.message, fix)
     now = now or _now()
     end = info.not_after[:10]
     if now < start:
@@ -697,12 +683,13 @@ def check_password_file(s: Settings) -> Check:
             f"`inv auth.add-user {s.username}`",
         )
     count = f"{len(users)} user(s)"
-    loose = passwd.file_mode_problem(path)
-    if loose:
+    mode = passwd.loose_mode(path)
+    if mode is not None:
         return Check(
             name,
             WARN,
-            f"{loose.split(': `')[0]}: other users can read the hashes ({count})",
+            f"{path} is readable by others (mode {mode:o}): other users can read the hashes "
+            f"({count})",
             f"chmod 600 {path}",
         )
     return Check(name, OK, f"{path}: {count}")

@@ -6,6 +6,11 @@ Exit codes: 0 ok, 1 failed, 2 bad configuration or usage, 3 the broker is stoppe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
 
 class InfraError(Exception):
     """An expected failure: `str(err)` is the one line the user sees."""
@@ -22,9 +27,42 @@ class InfraError(Exception):
 
 
 class ConfigError(InfraError):
-    """A bad `.env` value, flag or missing file the configuration asks for (exit 2)."""
+    """A bad `.env` value, flag or missing file the configuration asks for (exit 2).
+
+    `variable` names the setting at fault and `source` where its value came from (".env", "the
+    environment", "a task option", the pipeline's config, "the default"), when one is.
+    """
 
     exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        variable: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.variable = variable
+        self.source = source
+
+
+class SettingsError(ConfigError):
+    """Every problem `settings.load` found in one pass (at least one).
+
+    Its line is the first problem's, with how many more there are; `problems` has them all, and
+    `partial` the settings with each bad value replaced by its default (None when even that is
+    not a valid whole), for a checklist that still wants to look at the tools.
+    """
+
+    def __init__(self, problems: list[ConfigError], partial: Settings | None = None) -> None:
+        first = problems[0]
+        more = len(problems) - 1
+        suffix = f" (and {more} more: `inv doctor` lists them)" if more else ""
+        super().__init__(str(first) + suffix, variable=first.variable, source=first.source)
+        self.problems = problems
+        self.partial = partial
 
 
 class BrokerUnavailable(InfraError):

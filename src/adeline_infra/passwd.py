@@ -314,14 +314,20 @@ def read_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:
     return validate_password(first)
 
 
-def file_mode_problem(path: Path) -> str | None:
-    """A one-line warning when others can read the file (POSIX only), else None."""
+def loose_mode(path: Path) -> int | None:
+    """The file's permission bits when others can read it (POSIX only), else None."""
     if os.name != "posix":
         return None
     try:
         mode = path.stat().st_mode & 0o777
     except OSError:
         return None
-    if mode & 0o077:
-        return f"{path} is readable by others (mode {mode:o}): `chmod 600 {path}`"
-    return None
+    return mode if mode & 0o077 else None
+
+
+def file_mode_problem(path: Path) -> str | None:
+    """A one-line warning when others can read the file (POSIX only), else None."""
+    mode = loose_mode(path)
+    if mode is None:
+        return None
+    return f"{path} is readable by others (mode {mode:o}): `chmod 600 {path}`"

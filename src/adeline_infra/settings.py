@@ -11,6 +11,7 @@ value came from and what is expected (exit code 2, one line, no traceback).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import math
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, SettingsError
 from .pipeline_config import PipelineConfig
 
 BACKENDS = ("auto", "docker", "native", "external")
@@ -666,49 +667,87 @@ def load(
     try:
         # The pipeline's config sits between the defaults and .env: find and read it first.
         pipeline = _pipeline_config(root_path, layered(BY_NAME["PIPELINE_CONFIG"]))
+    except ConfigError as exc:
+        exc.variable = exc.variable or "PIPELINE_CONFIG"
+        raise _redacted(exc, secrets) from None
 
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for var in VARIABLES:
-            found = layered(var)
-            if found is not None:
-                raw, source = found
-            elif pipeline is not None and var.name in pipeline.values:
-                raw = pipeline.values[var.name].raw
-                source = pipeline.source(var.name, _display(pipeline.path, root_path))
-            else:
-                raw, source = var.default, "the default"
+    # Every value is checked, so that one run names every bad one; a bad value's default
+    # stands in for it, so the rules between variables can still be checked.
+    problems: list[ConfigError] = []
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for var in VARIABLES:
+        found = layered(var)
+        if found is not None:
+            raw, source = found
+        elif pipeline is not None and var.name in pipeline.values:
+            raw = pipeline.values[var.name].raw
+            source = pipeline.source(var.name, _display(pipeline.path, root_path))
+        else:
+            raw, source = var.default, "the default"
+        try:
             _refuse_control_characters(var, raw, source)
             try:
                 values[var.attr] = var.parse(raw)
             except ValueError as exc:
                 shown = "<hidden>" if var.secret else _shown(raw)
                 raise ConfigError(
-                    f"{var.name}={shown} (from {source}) is not valid: expected {exc}"
+                    f"{var.name}={shown} (from {source}) is not valid: expected {exc}",
+                    variable=var.name,
+                    source=source,
                 ) from None
             sources[var.name] = source
+        except ConfigError as exc:
+            problems.append(exc)
+            values[var.attr] = var.parse(var.default)
+            sources[var.name] = "the default"
 
-        for attr in _PATH_ATTRS:
-            if values[attr] is None:
-                continue
-            path = Path(values[attr]).expanduser()
-            values[attr] = path if path.is_absolute() else root_path / path
-        for var_name in ("ADELINE_STATE_DIR", "MQTT_TLS_DIR"):
-            _check_folder(var_name, values[BY_NAME[var_name].attr], sources[var_name])
-        _check_ports(values)
-        if bool(values["username"]) != bool(values["password"]):
-            missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
-            raise ConfigError(
-                f"{missing} is empty but the other credential is set: set both or neither"
+    for attr in _PATH_ATTRS:
+        if values[attr] is None:
+            continue
+        path = Path(values[attr]).expanduser()
+        values[attr] = path if path.is_absolute() else root_path / path
+    checks: list[Callable[[], None]] = [
+        *(
+            functools.partial(_check_folder, name, values[BY_NAME[name].attr], sources[name])
+            for name in ("ADELINE_STATE_DIR", "MQTT_TLS_DIR")
+        ),
+        functools.partial(_check_ports, values),
+        functools.partial(_check_credentials, values),
+    ]
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            problems.append(exc)
+    if problems:
+        problems = [_redacted(p, secrets) for p in problems]
+        try:
+            partial: Settings | None = Settings(
+                root=root_path, env_file=env_file, sources=sources, pipeline=pipeline, **values
             )
-        return Settings(
-            root=root_path, env_file=env_file, sources=sources, pipeline=pipeline, **values
+        except Exception:  # defaults that are no valid whole together: nothing to offer
+            partial = None
+        raise SettingsError(problems, partial)
+    return Settings(root=root_path, env_file=env_file, sources=sources, pipeline=pipeline, **values)
+
+
+def _redacted(exc: ConfigError, secrets: list[str]) -> ConfigError:
+    """`exc`, or a copy of it with every secret value replaced by <hidden>."""
+    message = _redact(exc.message, secrets)
+    hint = _redact(exc.hint, secrets) if exc.hint else exc.hint
+    if (message, hint) == (exc.message, exc.hint):
+        return exc
+    return ConfigError(message, hint=hint, variable=exc.variable, source=exc.source)
+
+
+def _check_credentials(values: Mapping[str, Any]) -> None:
+    if bool(values["username"]) != bool(values["password"]):
+        missing = "MQTT_PASSWORD" if values["username"] else "MQTT_USERNAME"
+        raise ConfigError(
+            f"{missing} is empty but the other credential is set: set both or neither",
+            variable=missing,
         )
-    except ConfigError as exc:
-        redacted = _redact(str(exc), secrets)
-        if redacted == str(exc):
-            raise
-        raise ConfigError(redacted) from None
 
 
 def _pipeline_config(root: Path, found: tuple[str, str] | None) -> PipelineConfig | None:
@@ -771,7 +810,9 @@ def _refuse_control_characters(var: Variable, raw: str, source: str) -> None:
         expected = f"expected {exc}"
     raise ConfigError(
         f"{var.name}={shown} (from {source}) contains a control character ({bad}): "
-        f"remove it ({expected})"
+        f"remove it ({expected})",
+        variable=var.name,
+        source=source,
     )
 
 
@@ -783,7 +824,9 @@ def _check_folder(name: str, path: Path, source: str) -> None:
     if problem:
         shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
         raise ConfigError(
-            f"{name}={shown!r} (from {source}) is not valid: it {problem}, not a folder"
+            f"{name}={shown!r} (from {source}) is not valid: it {problem}, not a folder",
+            variable=name,
+            source=source,
         )
 
 
@@ -798,12 +841,14 @@ def _check_ports(values: Mapping[str, Any]) -> None:
         for other, other_port in used[:i]:
             if port == other_port:
                 raise ConfigError(
-                    f"{name} and {other} are both {port}: give each listener its own port"
+                    f"{name} and {other} are both {port}: give each listener its own port",
+                    variable=name,
                 )
     if values["local_port"] and not values["use_tls"]:
         raise ConfigError(
             "MQTT_LOCAL_PORT is set but MQTT_USE_TLS is false: the MQTT port already speaks "
-            "plaintext, so leave MQTT_LOCAL_PORT empty (it is a loopback door beside TLS)"
+            "plaintext, so leave MQTT_LOCAL_PORT empty (it is a loopback door beside TLS)",
+            variable="MQTT_LOCAL_PORT",
         )
 
 

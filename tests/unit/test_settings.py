@@ -93,3 +93,20 @@ def test_env_example_loads_cleanly(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     s = settings.load(tmp_path, environ={"ADELINE_ENV_FILE": str(root / ".env.example")})
     assert s.mqtt_port == 1883
+
+
+def test_every_bad_setting_is_named_in_one_pass(tmp_path: Path) -> None:
+    from adeline_infra.errors import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        load(tmp_path, MQTT_BROKER_PORT="x", MQTT_WS_PORT="-1", MQTT_CONNECT_TIMEOUT="nan")
+    problems = caught.value.problems
+    assert [p.variable for p in problems] == [
+        "MQTT_BROKER_PORT",
+        "MQTT_WS_PORT",
+        "MQTT_CONNECT_TIMEOUT",
+    ]
+    assert {p.source for p in problems} == {"the environment"}
+    line = str(caught.value)
+    assert line.startswith("MQTT_BROKER_PORT=") and "(and 2 more: `inv doctor` lists them)" in line
+    assert caught.value.partial is not None and caught.value.partial.mqtt_port == 1883
