@@ -3,6 +3,7 @@
 Nothing here imports invoke. The task layer (`tasks/`) and `scripts/` are thin layers over these
 modules, one concern each:
 
+- `addresses`        what "loopback" is: one definition for every module
 - `settings`         the one loader: defaults < pipeline config < `.env` < environment < flags
 - `pipeline_config`  the pipeline's config.yaml: its MQTT values, where ours disagree
 - `errors`           the exceptions that end a task with one line and an exit code

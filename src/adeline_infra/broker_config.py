@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
+from .addresses import LOOPBACK_ADDRESSES, is_loopback
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -56,9 +57,7 @@ class Listener:
 
     @property
     def loopback_only(self) -> bool:
-        import ipaddress
-
-        return all(ipaddress.ip_address(a).is_loopback for a in self.addresses)
+        return all(is_loopback(a) for a in self.addresses)
 
     def describe(self) -> str:
         """`mqtts://127.0.0.1:8883, mqtts://[::1]:8883 (TLS, password, client certificate)`."""
@@ -97,7 +96,7 @@ def bind_addresses(settings: Settings) -> tuple[str, ...]:
 
 
 def loopback_addresses() -> tuple[str, ...]:
-    return ("127.0.0.1", "::1") if ipv6_loopback() else ("127.0.0.1",)
+    return LOOPBACK_ADDRESSES if ipv6_loopback() else LOOPBACK_ADDRESSES[:1]
 
 
 def listeners(settings: Settings) -> list[Listener]:

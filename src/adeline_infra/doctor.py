@@ -13,7 +13,6 @@ Nothing here raises for a broken setup: a problem is a row, never a traceback.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import procs
 from . import settings as settings_mod
+from .addresses import is_loopback
 from .errors import ConfigError, InfraError, SettingsError
 
 if TYPE_CHECKING:
@@ -521,15 +521,6 @@ def check_listeners(s: Settings) -> list[Check]:
     if not s.ws_port:
         rows.append(Check("listener websockets", SKIP, "off (MQTT_WS_PORT=0)"))
     return rows
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_broker(s: Settings, backend: Backend, state: BrokerState | None) -> list[Check]:

@@ -18,11 +18,12 @@ import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from .addresses import is_loopback
+
 if TYPE_CHECKING:
     from .settings import Settings
 
 DEFAULT_TIMEOUT = 2.0
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 def configured(settings: Settings) -> bool:
@@ -82,7 +83,7 @@ def _opener(url: str) -> tuple[urllib.request.OpenerDirector, str, dict[str, str
         netloc = host + (f":{parts.port}" if parts.port else "")
         url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     handlers: list[urllib.request.BaseHandler] = []
-    if (parts.hostname or "").lower() in _LOOPBACK:
+    if is_loopback(parts.hostname or ""):
         handlers.append(urllib.request.ProxyHandler({}))
     return urllib.request.build_opener(*handlers), url.rstrip("/"), headers
 

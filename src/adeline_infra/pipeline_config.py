@@ -193,13 +193,11 @@ def pipeline_cwd(config: Path, fallback: Path) -> Path:
     return fallback
 
 
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
 def _same(var: str, a: str, b: str) -> bool:
     if var == "MQTT_BROKER_HOST":
-        a, b = a.lower(), b.lower()
-        return a == b or (a in _LOOPBACK_NAMES and b in _LOOPBACK_NAMES)
+        from .addresses import same_host
+
+        return same_host(a, b)
     return a == b
 
 

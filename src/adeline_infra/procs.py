@@ -249,10 +249,6 @@ def which(name: str, extra_dirs: Sequence[str | Path] = ()) -> str | None:
     return None
 
 
-LOOPBACKS = ("127.0.0.1", "::1")
-WILDCARDS = ("0.0.0.0", "::")
-
-
 def _bind_fails(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -313,12 +309,17 @@ def port_conflict(
     127.0.0.1 succeeds beside the same user's 0.0.0.0 listener (the kernel then looks for an
     exact address match only), so there the wildcards are bound too: an exact match fails.
     """
-    wanted = {*LOOPBACKS, *WILDCARDS}
+    from .addresses import LOOPBACK_ADDRESSES, WILDCARDS
+
+    wanted = {*LOOPBACK_ADDRESSES, *WILDCARDS}
     if bind:
         wanted.add(bind)
     hosts = [
         "127.0.0.1" if host == "localhost" else host
-        for host in (*LOOPBACKS, *([bind] if bind and bind not in LOOPBACKS else []))
+        for host in (
+            *LOOPBACK_ADDRESSES,
+            *([bind] if bind and bind not in LOOPBACK_ADDRESSES else []),
+        )
         if host not in ("", "*")
     ]
     if platform == "darwin":

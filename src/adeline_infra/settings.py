@@ -565,9 +565,9 @@ class Settings:
     @property
     def loopback_only(self) -> bool:
         """Does every listener bind to loopback addresses only?"""
-        if self.bind_address == LOOPBACK:
-            return True
-        return ipaddress.ip_address(self.bind_address).is_loopback
+        from .addresses import is_loopback
+
+        return self.bind_address == LOOPBACK or is_loopback(self.bind_address)
 
     @property
     def websockets_url(self) -> str | None:

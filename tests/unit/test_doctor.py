@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adeline_infra import certs, doctor, procs
+from adeline_infra import addresses, certs, doctor, procs
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends.base import BrokerState
 from adeline_infra.backends.native import NativeBackend
@@ -256,5 +256,5 @@ def test_render_escapes_markup(capsys: Any) -> None:
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
 def test_loopback(host: str) -> None:
-    assert doctor.is_loopback(host)
-    assert not doctor.is_loopback("broker.lan")
+    assert addresses.is_loopback(host)
+    assert not addresses.is_loopback("broker.lan")
