@@ -5,7 +5,7 @@ modules, one concern each:
 
 - `addresses`        what "loopback" is: one definition for every module
 - `settings`         the one loader: defaults < pipeline config < `.env` < environment < flags
-- `pipeline_config`  the pipeline's config.yaml: its MQTT values, where ours disagree
+- `pipeline_config`  the pipeline's config.yaml: its MQTT values (a leaf)
 - `errors`           the exceptions that end a task with one line and an exit code
 - `cli`              one-line usage errors for scripts; option checks (seconds, counts)
 - `console`          terminal output: lines, spinner, tables, JSON; safe streams
@@ -19,7 +19,7 @@ modules, one concern each:
 - `monitor`          `$SYS`, the pipeline's status, the detections tail
 - `commands`         the pipeline's commands: where each is answered, what it does
 - `control`          sending a command, acknowledged, and waiting for its answer
-- `pipeline`         running the pipeline with our settings
+- `pipeline`         running the pipeline; where our settings and its config disagree
 - `passwd`           mosquitto password files
 - `certs`            the private CA, server and client certificates, checks
 - `go2rtc`           go2rtc's API: version, streams

@@ -50,7 +50,7 @@ def connection_help(settings: Settings) -> list[str]:
 def pipeline_disagreements(settings: Settings) -> list[str]:
     """Warnings for `inv dev` when the pipeline's config and `.env` (or the environment) name
     another broker or topics: the pipeline reads only its config for those."""
-    from .pipeline_config import disagreements
+    from .pipeline import disagreements
 
     found = disagreements(settings)
     if not found:

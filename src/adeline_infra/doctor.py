@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import procs
 from . import settings as settings_mod
 from .addresses import is_loopback
-from .errors import ConfigError, InfraError, SettingsError
+from .errors import ConfigError, InfraError
 
 if TYPE_CHECKING:
     from .backends.base import Backend, BrokerState
@@ -179,7 +179,7 @@ def load_settings(
     """
     try:
         loaded = settings_mod.load(root, overrides, environ=environ)
-    except SettingsError as exc:
+    except settings_mod.SettingsError as exc:
         return None, [_setting_row(p) for p in exc.problems], exc.partial
     except ConfigError as exc:  # the pipeline's config could not be read at all
         return None, [_setting_row(exc)], None
@@ -235,7 +235,7 @@ def shared_sources(s: Settings) -> dict[str, tuple[str, str]]:
 
 def check_pipeline_config(s: Settings) -> list[Check]:
     """Does the pipeline (which reads only its config.yaml) use the broker and topics we do?"""
-    from . import pipeline_config
+    from . import pipeline
 
     name = "pipeline config"
     config = s.pipeline
@@ -259,9 +259,9 @@ def check_pipeline_config(s: Settings) -> list[Check]:
             f"set it in one place: the pipeline reads only {shown}; remove {d.var} from "
             f"{d.tasks_source} or change {shown}",
         )
-        for d in pipeline_config.disagreements(s)
+        for d in pipeline.disagreements(s)
     ]
-    door = pipeline_config.local_door(s)
+    door = pipeline.local_door(s)
     host, port = door if door else (s.mqtt_host, s.mqtt_port)
     if not rows:
         rows.append(

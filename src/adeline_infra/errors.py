@@ -6,11 +6,6 @@ Exit codes: 0 ok, 1 failed, 2 bad configuration or usage, 3 the broker is stoppe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .settings import Settings
-
 
 class InfraError(Exception):
     """An expected failure: `str(err)` is the one line the user sees."""
@@ -46,23 +41,6 @@ class ConfigError(InfraError):
         super().__init__(message, hint=hint)
         self.variable = variable
         self.source = source
-
-
-class SettingsError(ConfigError):
-    """Every problem `settings.load` found in one pass (at least one).
-
-    Its line is the first problem's, with how many more there are; `problems` has them all, and
-    `partial` the settings with each bad value replaced by its default (None when even that is
-    not a valid whole), for a checklist that still wants to look at the tools.
-    """
-
-    def __init__(self, problems: list[ConfigError], partial: Settings | None = None) -> None:
-        first = problems[0]
-        more = len(problems) - 1
-        suffix = f" (and {more} more: `inv doctor` lists them)" if more else ""
-        super().__init__(str(first) + suffix, variable=first.variable, source=first.source)
-        self.problems = problems
-        self.partial = partial
 
 
 class BrokerUnavailable(InfraError):

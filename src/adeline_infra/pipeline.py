@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,7 @@ def environment(settings: Settings, base: Mapping[str, str] | None = None) -> di
         TOPIC_DETECTIONS=settings.topic_detections,
         TOPIC_METRICS=settings.topic_metrics,
     )
-    door = pipeline_config.local_door(settings)
+    door = local_door(settings)
     if door is not None:  # its client has no TLS: the plaintext loopback listener
         env.update(MQTT_BROKER_HOST=door[0], MQTT_BROKER_PORT=str(door[1]), MQTT_USE_TLS="false")
     if settings.username and settings.password:
@@ -79,7 +80,7 @@ def working_dir(settings: Settings) -> Path:
 
 def check_agreement(settings: Settings) -> None:
     """ConfigError (exit 2) when the pipeline would use another broker or topics than ours."""
-    found = pipeline_config.disagreements(settings)
+    found = disagreements(settings)
     if found:
         more = f" (and {len(found) - 1} more: `inv doctor`)" if len(found) > 1 else ""
         raise ConfigError(
@@ -122,3 +123,77 @@ def run(settings: Settings, args: Sequence[str] = ()) -> int:
         command(settings, args), env=environment(settings), cwd=working_dir(settings)
     )
     return procs.exit_code(code)
+
+
+# --- where our settings and the pipeline's config disagree ------------------------------
+
+
+def _same(var: str, a: str, b: str) -> bool:
+    if var == "MQTT_BROKER_HOST":
+        from .addresses import same_host
+
+        return same_host(a, b)
+    return a == b
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A value the tasks use that differs from the one the pipeline will use."""
+
+    var: str
+    tasks: str
+    tasks_source: str
+    pipeline: str
+    pipeline_source: str
+
+    def line(self) -> str:
+        return (
+            f"{self.var}: the tasks use {self.tasks!r} (from {self.tasks_source}) but the "
+            f"pipeline uses {self.pipeline!r} (from {self.pipeline_source})"
+        )
+
+
+def disagreements(settings: Settings) -> list[Disagreement]:
+    """Where the tasks' broker host, port or topics differ from what the pipeline reads.
+
+    The pipeline reads these only from its config file; a key the file leaves out is taken to
+    be the pipeline's default, which is ours. Nothing to compare without a file.
+    """
+    from .settings import BY_NAME
+
+    config = settings.pipeline
+    if config is None or not config.exists:
+        return []
+    shown = _shown(config.path, settings.root)
+    door = local_door(settings)
+    found = []
+    for var in pipeline_config.VARIABLES:
+        spec = BY_NAME[var]
+        ours, ours_source = str(getattr(settings, spec.attr)), settings.sources.get(var, "?")
+        if door is not None and var == "MQTT_BROKER_HOST":
+            ours, ours_source = door[0], "MQTT_LOCAL_PORT: the pipeline has no TLS"
+        elif door is not None and var == "MQTT_BROKER_PORT":
+            ours, ours_source = str(door[1]), "MQTT_LOCAL_PORT: the pipeline has no TLS"
+        if var in config.values:
+            theirs, where = config.values[var].raw, config.source(var, shown)
+        else:
+            theirs, where = spec.default, f"its default: {shown} does not set it"
+        if not _same(var, ours, theirs):
+            found.append(Disagreement(var, ours, ours_source, theirs, where))
+    return found
+
+
+def local_door(settings: Settings) -> tuple[str, int] | None:
+    """(host, port) the pipeline must use when the broker speaks TLS: its MQTT client has no
+    TLS, so it needs the plaintext listener MQTT_LOCAL_PORT, which is on loopback only. None
+    when TLS is off (the pipeline uses the main listener) or no such port is set."""
+    if not settings.use_tls or not settings.local_port:
+        return None
+    return "localhost", settings.local_port
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

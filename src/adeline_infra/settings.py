@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, SettingsError
+from .errors import ConfigError
 from .pipeline_config import PipelineConfig
 
 BACKENDS = ("auto", "docker", "native", "external")
@@ -730,6 +730,23 @@ def load(
             partial = None
         raise SettingsError(problems, partial)
     return Settings(root=root_path, env_file=env_file, sources=sources, pipeline=pipeline, **values)
+
+
+class SettingsError(ConfigError):
+    """Every problem `settings.load` found in one pass (at least one).
+
+    Its line is the first problem's, with how many more there are; `problems` has them all, and
+    `partial` the settings with each bad value replaced by its default (None when even that is
+    not a valid whole), for a checklist that still wants to look at the tools.
+    """
+
+    def __init__(self, problems: list[ConfigError], partial: Settings | None = None) -> None:
+        first = problems[0]
+        more = len(problems) - 1
+        suffix = f" (and {more} more: `inv doctor` lists them)" if more else ""
+        super().__init__(str(first) + suffix, variable=first.variable, source=first.source)
+        self.problems = problems
+        self.partial = partial
 
 
 def _redacted(exc: ConfigError, secrets: list[str]) -> ConfigError:

@@ -55,7 +55,7 @@ def test_values_and_sources_come_from_the_file(tmp_path: Path) -> None:
     assert s.sources["MQTT_BROKER_PORT"] == "config.yaml line 5"
     assert s.sources["TOPIC_METRICS"] == "config.yaml line 10"
     assert s.sources["MQTT_WS_PORT"] == "the default"
-    assert pipeline_config.disagreements(s) == []
+    assert pipeline.disagreements(s) == []
 
 
 def test_precedence_defaults_config_env_file_environment_flags(tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ def test_precedence_defaults_config_env_file_environment_flags(tmp_path: Path) -
 
 def test_disagreement_names_both_sources(tmp_path: Path) -> None:
     s = load(tmp_path, env_file="TOPIC_STATUS=b/status\n")
-    (found,) = pipeline_config.disagreements(s)
+    (found,) = pipeline.disagreements(s)
     assert found.var == "TOPIC_STATUS"
     assert "'b/status' (from test.env)" in found.line()
     assert "'a/status' (from config.yaml line 8)" in found.line()
@@ -89,15 +89,15 @@ def test_disagreement_names_both_sources(tmp_path: Path) -> None:
 
 def test_a_key_the_file_leaves_out_is_the_pipelines_default(tmp_path: Path) -> None:
     s = load(tmp_path, "mqtt:\n  broker:\n    host: localhost\n", TOPIC_DETECTIONS="x/det")
-    (found,) = pipeline_config.disagreements(s)
+    (found,) = pipeline.disagreements(s)
     assert found.var == "TOPIC_DETECTIONS" and "does not set it" in found.pipeline_source
 
 
 def test_localhost_and_127_0_0_1_are_the_same_broker(tmp_path: Path) -> None:
     s = load(tmp_path, MQTT_BROKER_HOST="localhost")
-    assert pipeline_config.disagreements(s) == []
+    assert pipeline.disagreements(s) == []
     s = load(tmp_path, MQTT_BROKER_HOST="127.0.0.2")
-    assert [d.var for d in pipeline_config.disagreements(s)] == ["MQTT_BROKER_HOST"]
+    assert [d.var for d in pipeline.disagreements(s)] == ["MQTT_BROKER_HOST"]
 
 
 @pytest.mark.parametrize(

@@ -96,9 +96,7 @@ def test_env_example_loads_cleanly(tmp_path: Path) -> None:
 
 
 def test_every_bad_setting_is_named_in_one_pass(tmp_path: Path) -> None:
-    from adeline_infra.errors import SettingsError
-
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(settings.SettingsError) as caught:
         load(tmp_path, MQTT_BROKER_PORT="x", MQTT_WS_PORT="-1", MQTT_CONNECT_TIMEOUT="nan")
     problems = caught.value.problems
     assert [p.variable for p in problems] == [
