@@ -4,13 +4,16 @@ Below `.env` sits the pipeline's own config (`PIPELINE_CONFIG`, see `pipeline_co
 host, port and topics replace our defaults, so the tasks use what the pipeline uses unless told
 otherwise. Precedence: defaults < the pipeline's config < `.env` < environment < task options.
 
-Every variable is declared once in `VARIABLES` with its default, parser and meaning. `load()`
-validates all of them at once and raises `ConfigError` naming the first bad variable, where its
-value came from and what is expected (exit code 2, one line, no traceback).
+Every setting is declared once, as a field of `Settings` made by `setting(...)`: its variable,
+default, parser and meaning (`VARIABLES` is derived from the fields, `.env.example` and the
+README's table follow it; tests check both). `load()` validates all of them in one pass and
+raises `SettingsError` with every problem, each naming its variable and where its value came
+from; its line is the first problem's and how many more (exit code 2, no traceback).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import ipaddress
@@ -265,252 +268,23 @@ class Variable:
     secret: bool = False
 
 
-# The single source of truth: the README's configuration table and `.env.example` follow it.
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "BROKER_BACKEND",
-        "backend",
-        "auto",
-        _backend,
-        "How the broker runs: docker, native (a mosquitto binary), external (one you run "
-        "elsewhere: nothing is started or stopped), or auto (the running one, else Docker when "
-        "an engine answers, else native; never external).",
-    ),
-    Variable(
-        "MQTT_BROKER_HOST",
-        "mqtt_host",
-        "localhost",
-        _host,
-        "Host clients connect to (the probe, monitor, control, the pipeline).",
-    ),
-    Variable(
-        "MQTT_BROKER_PORT",
-        "mqtt_port",
-        "1883",
-        _port,
-        "MQTT port of the broker (TLS when MQTT_USE_TLS is true).",
-    ),
-    Variable(
-        "MQTT_WS_PORT",
-        "ws_port",
-        "9001",
-        _port_or_off,
-        "MQTT over WebSockets port (wss:// when MQTT_USE_TLS is true); 0 turns it off.",
-    ),
-    Variable(
-        "MQTT_BIND_ADDRESS",
-        "bind_address",
-        "loopback",
-        _bind_address,
-        "Where the broker listens: loopback (127.0.0.1 and ::1, this machine only), 0.0.0.0 "
-        "(every IPv4 interface), :: (every interface) or one IP address of this machine.",
-    ),
-    Variable(
-        "MQTT_EXPOSE_ANONYMOUS",
-        "expose_anonymous",
-        "false",
-        _bool,
-        "true: accept an anonymous broker beyond loopback (anyone on the network may "
-        "read and command the pipeline); every services.up/status and doctor warns.",
-    ),
-    Variable(
-        "MQTT_LOCAL_PORT",
-        "local_port",
-        "",
-        _opt_port,
-        "With MQTT_USE_TLS=true: an extra plaintext MQTT port on loopback only, same login, "
-        "for a client on this machine without TLS (empty: none).",
-    ),
-    Variable("MQTT_USERNAME", "username", "", _opt_str, "User name clients log in with."),
-    Variable(
-        "MQTT_PASSWORD", "password", "", _opt_str, "Password clients log in with.", secret=True
-    ),
-    Variable(
-        "MQTT_ALLOW_ANONYMOUS",
-        "allow_anonymous",
-        "true",
-        _bool,
-        "false: the broker requires a user from MOSQUITTO_PASSWD_FILE.",
-    ),
-    Variable(
-        "MQTT_USE_TLS",
-        "use_tls",
-        "false",
-        _bool,
-        "true: the MQTT and WebSockets listeners speak TLS (mqtts://, wss://) with the "
-        "certificates in MQTT_TLS_DIR.",
-    ),
-    Variable(
-        "MQTT_TLS_DIR",
-        "tls_dir",
-        "secrets/tls",
-        _path,
-        "Folder of ca.crt, server.crt/.key and client certificates (git-ignored).",
-    ),
-    Variable(
-        "MQTT_TLS_REQUIRE_CLIENT_CERT",
-        "tls_require_client_cert",
-        "false",
-        _bool,
-        "true: the broker requires a client certificate signed by the CA (on MQTT and "
-        "WebSockets alike).",
-    ),
-    Variable(
-        "MQTT_TLS_CLIENT_NAME",
-        "tls_client_name",
-        "client",
-        _file_name,
-        "Client certificate (NAME.crt/NAME.key in MQTT_TLS_DIR) our tools present.",
-    ),
-    Variable(
-        "MOSQUITTO_PASSWD_FILE",
-        "passwd_file",
-        "secrets/passwd",
-        _path,
-        "Mosquitto password file (git-ignored).",
-    ),
-    Variable(
-        "MQTT_CONNECT_TIMEOUT",
-        "connect_timeout",
-        "3",
-        _positive_float,
-        "Seconds a client waits for the broker's CONNACK.",
-    ),
-    Variable(
-        "MOSQUITTO_BIN",
-        "mosquitto_bin",
-        "",
-        _opt_str,
-        "Path of the mosquitto binary for the native backend (default: found on PATH).",
-    ),
-    Variable(
-        "MOSQUITTO_STOP_TIMEOUT",
-        "stop_timeout",
-        "10",
-        _stop_seconds,
-        "Seconds services.down waits for the broker to save before killing it "
-        "(native: plus 1 s per 20 MB of database).",
-    ),
-    Variable(
-        "MOSQUITTO_LOG_MAX_MB",
-        "log_max_mb",
-        "10",
-        _megabytes,
-        "Size of the native broker's log beyond which it is rotated to mosquitto.log.1.",
-    ),
-    Variable(
-        "ADELINE_STATE_DIR",
-        "state_dir",
-        ".state",
-        _path,
-        "Runtime state of the native broker: config, pid, data, log (git-ignored).",
-    ),
-    Variable(
-        "MOSQUITTO_IMAGE",
-        "mosquitto_image",
-        "eclipse-mosquitto:2.0",
-        _image,
-        "Image of the Docker backend's broker.",
-    ),
-    Variable(
-        "COMPOSE_PROJECT_NAME",
-        "compose_project",
-        "",
-        _opt_str,
-        "Compose project name (default: stable per checkout).",
-    ),
-    Variable(
-        "DOCKER_COMPOSE",
-        "docker_compose",
-        "auto",
-        _compose_choice,
-        "Which Docker Compose the Docker backend runs: v2 (`docker compose`), v1 "
-        "(`docker-compose`), or auto (v2 when it runs, else v1).",
-    ),
-    Variable(
-        "GO2RTC_ENABLED",
-        "go2rtc_enabled",
-        "false",
-        _bool,
-        "true: services.up also starts go2rtc (Docker backend).",
-    ),
-    Variable(
-        "GO2RTC_API_URL",
-        "go2rtc_api_url",
-        "http://localhost:1984",
-        _url,
-        "go2rtc's HTTP API, shown by services.status and doctor.",
-    ),
-    Variable(
-        "RTSP_SOURCE_USERNAME",
-        "rtsp_username",
-        "",
-        _opt_str,
-        "Camera user for go2rtc's RTSP source.",
-    ),
-    Variable(
-        "RTSP_SOURCE_PASSWORD",
-        "rtsp_password",
-        "",
-        _opt_str,
-        "Camera password for go2rtc's RTSP source.",
-        secret=True,
-    ),
-    Variable(
-        "TOPIC_COMMANDS",
-        "topic_commands",
-        "inference/control/commands",
-        _topic,
-        "Topic the pipeline takes commands on.",
-    ),
-    Variable(
-        "TOPIC_STATUS",
-        "topic_status",
-        "inference/control/status",
-        _topic,
-        "Topic of the pipeline's retained status.",
-    ),
-    Variable(
-        "TOPIC_DETECTIONS",
-        "topic_detections",
-        "inference/data/detections",
-        _topic,
-        "Topic of the pipeline's detections.",
-    ),
-    Variable(
-        "TOPIC_METRICS",
-        "topic_metrics",
-        "inference/data/metrics",
-        _topic,
-        "Topic of the pipeline's metrics.",
-    ),
-    Variable(
-        "PIPELINE_CONFIG",
-        "pipeline_config",
-        "config/adeline/config.yaml",
-        _opt_path,
-        "The pipeline's config.yaml: when it exists, its mqtt.broker.host/port and mqtt.topics.* "
-        "are the defaults of MQTT_BROKER_HOST/PORT and TOPIC_* (empty: not read).",
-    ),
-    Variable(
-        "PIPELINE_MODULE",
-        "pipeline_module",
-        "adeline",
-        _module,
-        "Module pipeline.run starts with `python -m`.",
-    ),
-    Variable(
-        "PIPELINE_DISABLED_MODELS",
-        "pipeline_disabled_models",
-        "PALIGEMMA,FLORENCE2,OWLV2,CORE_MODEL_SAM,CORE_MODEL_SAM2,CORE_MODEL_CLIP,"
-        "CORE_MODEL_GAZE,SMOLVLM2,DEPTH_ESTIMATION,MOONDREAM2,CORE_MODEL_TROCR,"
-        "CORE_MODEL_GROUNDINGDINO,CORE_MODEL_YOLO_WORLD,CORE_MODEL_PE",
-        _names,
-        "Models pipeline.run disables: each NAME becomes NAME_ENABLED=False.",
-    ),
-)
-BY_NAME = {v.name: v for v in VARIABLES}
-_PATH_ATTRS = ("tls_dir", "passwd_file", "state_dir", "pipeline_config")
+def setting(
+    name: str, default: str, parse: Callable[[str], Any], help: str, *, secret: bool = False
+) -> Any:
+    """A field of `Settings` that is a setting: its variable's name, its default as `.env` would
+    write it, the parser that refuses what it must not be, and its meaning (the README's)."""
+    return field(
+        repr=not secret,
+        metadata={
+            "setting": {
+                "name": name,
+                "default": default,
+                "parse": parse,
+                "help": help,
+                "secret": secret,
+            }
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -519,42 +293,225 @@ class Settings:
 
     root: Path
     env_file: Path
-    backend: str
-    mqtt_host: str
-    mqtt_port: int
-    ws_port: int  # 0: no WebSockets listener
-    bind_address: str  # LOOPBACK, or an IP address
-    expose_anonymous: bool
-    local_port: int | None
-    username: str | None
-    password: str | None = field(repr=False)
-    allow_anonymous: bool
-    use_tls: bool
-    tls_dir: Path
-    tls_require_client_cert: bool
-    tls_client_name: str
-    passwd_file: Path
-    connect_timeout: float
-    mosquitto_bin: str | None
-    stop_timeout: float
-    log_max_mb: int
-    state_dir: Path
-    mosquitto_image: str
-    compose_project: str | None
-    docker_compose: str
-    go2rtc_enabled: bool
-    go2rtc_api_url: str
-    rtsp_username: str | None
-    rtsp_password: str | None = field(repr=False)
-    topic_commands: str
-    topic_status: str
-    topic_detections: str
-    topic_metrics: str
-    pipeline_config: Path | None
-    pipeline_module: str
-    pipeline_disabled_models: tuple[str, ...]
+    backend: str = setting(
+        "BROKER_BACKEND",
+        "auto",
+        _backend,
+        "How the broker runs: docker, native (a mosquitto binary), external (one you run "
+        "elsewhere: nothing is started or stopped), or auto (the running one, else Docker when "
+        "an engine answers, else native; never external).",
+    )
+    mqtt_host: str = setting(
+        "MQTT_BROKER_HOST",
+        "localhost",
+        _host,
+        "Host clients connect to (the probe, monitor, control, the pipeline).",
+    )
+    mqtt_port: int = setting(
+        "MQTT_BROKER_PORT",
+        "1883",
+        _port,
+        "MQTT port of the broker (TLS when MQTT_USE_TLS is true).",
+    )
+    ws_port: int = setting(
+        "MQTT_WS_PORT",
+        "9001",
+        _port_or_off,
+        "MQTT over WebSockets port (wss:// when MQTT_USE_TLS is true); 0 turns it off.",
+    )  # 0: no WebSockets listener
+    bind_address: str = setting(
+        "MQTT_BIND_ADDRESS",
+        "loopback",
+        _bind_address,
+        "Where the broker listens: loopback (127.0.0.1 and ::1, this machine only), 0.0.0.0 "
+        "(every IPv4 interface), :: (every interface) or one IP address of this machine.",
+    )  # LOOPBACK, or an IP address
+    expose_anonymous: bool = setting(
+        "MQTT_EXPOSE_ANONYMOUS",
+        "false",
+        _bool,
+        "true: accept an anonymous broker beyond loopback (anyone on the network may "
+        "read and command the pipeline); every services.up/status and doctor warns.",
+    )
+    local_port: int | None = setting(
+        "MQTT_LOCAL_PORT",
+        "",
+        _opt_port,
+        "With MQTT_USE_TLS=true: an extra plaintext MQTT port on loopback only, same login, "
+        "for a client on this machine without TLS (empty: none).",
+    )
+    username: str | None = setting(
+        "MQTT_USERNAME",
+        "",
+        _opt_str,
+        "User name clients log in with.",
+    )
+    password: str | None = setting(
+        "MQTT_PASSWORD",
+        "",
+        _opt_str,
+        "Password clients log in with.",
+        secret=True,
+    )
+    allow_anonymous: bool = setting(
+        "MQTT_ALLOW_ANONYMOUS",
+        "true",
+        _bool,
+        "false: the broker requires a user from MOSQUITTO_PASSWD_FILE.",
+    )
+    use_tls: bool = setting(
+        "MQTT_USE_TLS",
+        "false",
+        _bool,
+        "true: the MQTT and WebSockets listeners speak TLS (mqtts://, wss://) with the "
+        "certificates in MQTT_TLS_DIR.",
+    )
+    tls_dir: Path = setting(
+        "MQTT_TLS_DIR",
+        "secrets/tls",
+        _path,
+        "Folder of ca.crt, server.crt/.key and client certificates (git-ignored).",
+    )
+    tls_require_client_cert: bool = setting(
+        "MQTT_TLS_REQUIRE_CLIENT_CERT",
+        "false",
+        _bool,
+        "true: the broker requires a client certificate signed by the CA (on MQTT and "
+        "WebSockets alike).",
+    )
+    tls_client_name: str = setting(
+        "MQTT_TLS_CLIENT_NAME",
+        "client",
+        _file_name,
+        "Client certificate (NAME.crt/NAME.key in MQTT_TLS_DIR) our tools present.",
+    )
+    passwd_file: Path = setting(
+        "MOSQUITTO_PASSWD_FILE",
+        "secrets/passwd",
+        _path,
+        "Mosquitto password file (git-ignored).",
+    )
+    connect_timeout: float = setting(
+        "MQTT_CONNECT_TIMEOUT",
+        "3",
+        _positive_float,
+        "Seconds a client waits for the broker's CONNACK.",
+    )
+    mosquitto_bin: str | None = setting(
+        "MOSQUITTO_BIN",
+        "",
+        _opt_str,
+        "Path of the mosquitto binary for the native backend (default: found on PATH).",
+    )
+    stop_timeout: float = setting(
+        "MOSQUITTO_STOP_TIMEOUT",
+        "10",
+        _stop_seconds,
+        "Seconds services.down waits for the broker to save before killing it "
+        "(native: plus 1 s per 20 MB of database).",
+    )
+    log_max_mb: int = setting(
+        "MOSQUITTO_LOG_MAX_MB",
+        "10",
+        _megabytes,
+        "Size of the native broker's log beyond which it is rotated to mosquitto.log.1.",
+    )
+    state_dir: Path = setting(
+        "ADELINE_STATE_DIR",
+        ".state",
+        _path,
+        "Runtime state of the native broker: config, pid, data, log (git-ignored).",
+    )
+    mosquitto_image: str = setting(
+        "MOSQUITTO_IMAGE",
+        "eclipse-mosquitto:2.0",
+        _image,
+        "Image of the Docker backend's broker.",
+    )
+    compose_project: str | None = setting(
+        "COMPOSE_PROJECT_NAME",
+        "",
+        _opt_str,
+        "Compose project name (default: stable per checkout).",
+    )
+    docker_compose: str = setting(
+        "DOCKER_COMPOSE",
+        "auto",
+        _compose_choice,
+        "Which Docker Compose the Docker backend runs: v2 (`docker compose`), v1 "
+        "(`docker-compose`), or auto (v2 when it runs, else v1).",
+    )
+    go2rtc_enabled: bool = setting(
+        "GO2RTC_ENABLED",
+        "false",
+        _bool,
+        "true: services.up also starts go2rtc (Docker backend).",
+    )
+    go2rtc_api_url: str = setting(
+        "GO2RTC_API_URL",
+        "http://localhost:1984",
+        _url,
+        "go2rtc's HTTP API, shown by services.status and doctor.",
+    )
+    rtsp_username: str | None = setting(
+        "RTSP_SOURCE_USERNAME",
+        "",
+        _opt_str,
+        "Camera user for go2rtc's RTSP source.",
+    )
+    rtsp_password: str | None = setting(
+        "RTSP_SOURCE_PASSWORD",
+        "",
+        _opt_str,
+        "Camera password for go2rtc's RTSP source.",
+        secret=True,
+    )
+    topic_commands: str = setting(
+        "TOPIC_COMMANDS",
+        "inference/control/commands",
+        _topic,
+        "Topic the pipeline takes commands on.",
+    )
+    topic_status: str = setting(
+        "TOPIC_STATUS",
+        "inference/control/status",
+        _topic,
+        "Topic of the pipeline's retained status.",
+    )
+    topic_detections: str = setting(
+        "TOPIC_DETECTIONS",
+        "inference/data/detections",
+        _topic,
+        "Topic of the pipeline's detections.",
+    )
+    topic_metrics: str = setting(
+        "TOPIC_METRICS",
+        "inference/data/metrics",
+        _topic,
+        "Topic of the pipeline's metrics.",
+    )
+    pipeline_config: Path | None = setting(
+        "PIPELINE_CONFIG",
+        "config/adeline/config.yaml",
+        _opt_path,
+        "The pipeline's config.yaml: when it exists, its mqtt.broker.host/port and mqtt.topics.* "
+        "are the defaults of MQTT_BROKER_HOST/PORT and TOPIC_* (empty: not read).",
+    )
+    pipeline_module: str = setting(
+        "PIPELINE_MODULE",
+        "adeline",
+        _module,
+        "Module pipeline.run starts with `python -m`.",
+    )
+    pipeline_disabled_models: tuple[str, ...] = setting(
+        "PIPELINE_DISABLED_MODELS",
+        "PALIGEMMA,FLORENCE2,OWLV2,CORE_MODEL_SAM,CORE_MODEL_SAM2,CORE_MODEL_CLIP,"
+        "CORE_MODEL_GAZE,SMOLVLM2,DEPTH_ESTIMATION,MOONDREAM2,CORE_MODEL_TROCR,"
+        "CORE_MODEL_GROUNDINGDINO,CORE_MODEL_YOLO_WORLD,CORE_MODEL_PE",
+        _names,
+        "Models pipeline.run disables: each NAME becomes NAME_ENABLED=False.",
+    )
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-    # what the pipeline's config file says (None: PIPELINE_CONFIG is empty)
     pipeline: PipelineConfig | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -594,6 +551,17 @@ class Settings:
     def checkout_id(self) -> str:
         """A short id stable for this checkout (folder), e.g. for Compose project names."""
         return hashlib.sha256(str(self.root).encode("utf-8")).hexdigest()[:8]
+
+
+# Each setting is declared once, as a field of `Settings` (its variable, default, parser and
+# meaning); the README's configuration table and `.env.example` follow this order.
+VARIABLES: tuple[Variable, ...] = tuple(
+    Variable(attr=f.name, **f.metadata["setting"])
+    for f in dataclasses.fields(Settings)
+    if "setting" in f.metadata
+)
+BY_NAME = {v.name: v for v in VARIABLES}
+_PATH_ATTRS = ("tls_dir", "passwd_file", "state_dir", "pipeline_config")
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
