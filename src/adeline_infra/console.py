@@ -13,17 +13,22 @@ def protect_streams() -> None:
     """Never crash on a character the output's encoding lacks: write it as \\uXXXX instead.
 
     Windows, output redirected: stdout's encoding is the ANSI code page (cp1252...), where a
-    path or a client id in Cyrillic raised UnicodeEncodeError mid-task. stderr already
-    backslash-escapes; stdout becomes the same. Idempotent; a stream without `reconfigure`
-    (replaced by a test harness) is left alone.
+    path or a client id in Cyrillic raised UnicodeEncodeError mid-task. CPython gives a
+    redirected stream the `surrogateescape` handler there (`strict` elsewhere), and both fail on
+    such a character; stderr already backslash-escapes, and stdout becomes the same.
+    Idempotent; a stream without `reconfigure` (replaced by a test harness) is left alone.
     """
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+        if reconfigure is not None and getattr(stream, "errors", None) in _FAILING_HANDLERS:
             try:
                 reconfigure(errors="backslashreplace")
             except (ValueError, OSError):  # closed, or not a text stream after all
                 continue
+
+
+# Error handlers that raise UnicodeEncodeError on a character the encoding cannot hold.
+_FAILING_HANDLERS = frozenset({"strict", "surrogateescape", "surrogatepass"})
 
 
 def break_interrupts() -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ..helpers import ROOT, base_env, inv
 
 PRINT = (
@@ -18,32 +20,39 @@ PRINT = (
 )
 
 
-def run(protect: bool) -> subprocess.CompletedProcess[bytes]:
+# What Python gives a redirected stream with ANSI code page 1252: `strict` on Linux and macOS
+# (PYTHONIOENCODING=cp1252); `surrogateescape` on Windows, which only the second imitates.
+ENCODINGS = ["cp1252", "cp1252:surrogateescape"]
+
+
+def run(protect: bool, encoding: str) -> subprocess.CompletedProcess[bytes]:
     code = PRINT.format(
         src=str(ROOT / "src"), protect="console.protect_streams()\n" if protect else ""
     )
     return subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONIOENCODING": "cp1252", "PYTHONUTF8": "0"},
+        env={**os.environ, "PYTHONIOENCODING": encoding, "PYTHONUTF8": "0"},
         capture_output=True,
         timeout=30,
     )
 
 
-def test_a_character_outside_the_code_page_is_escaped_not_fatal() -> None:
-    unprotected = run(protect=False)
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_character_outside_the_code_page_is_escaped_not_fatal(encoding: str) -> None:
+    unprotected = run(protect=False, encoding=encoding)
     assert unprotected.returncode == 1 and b"UnicodeEncodeError" in unprotected.stderr
-    result = run(protect=True)
+    result = run(protect=True, encoding=encoding)
     assert result.returncode == 0, result.stderr
     escaped = b"client \\u0414\\u043e\\u043a\\u0443\\u043c\\u0435\\u043d\\u0442\\u044b \\u2713"
     assert result.stdout.splitlines() == [escaped]
     assert result.stderr.startswith("error: José \\u2717".encode("cp1252"))
 
 
-def test_a_task_lists_a_user_name_outside_the_code_page(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_task_lists_a_user_name_outside_the_code_page(tmp_path: Path, encoding: str) -> None:
     passwd = tmp_path / "passwd"
     passwd.write_text("Документы:$7$101$abc$def\n", encoding="utf-8")
-    env = base_env(tmp_path, MOSQUITTO_PASSWD_FILE=str(passwd), PYTHONIOENCODING="cp1252")
+    env = base_env(tmp_path, MOSQUITTO_PASSWD_FILE=str(passwd), PYTHONIOENCODING=encoding)
     listed = inv("auth.list-users", env=env)
     assert listed.returncode == 0, listed.stderr
     assert "Traceback" not in listed.stderr
@@ -71,3 +80,16 @@ def test_a_script_prints_a_folder_outside_the_code_page(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "\\u0414" in result.stdout and target.is_file()
+
+
+@pytest.mark.parametrize("task", ["services.status", "doctor"])
+def test_status_and_doctor_in_a_folder_outside_the_code_page(tmp_path: Path, task: str) -> None:
+    """A user folder like C:\\Users\\Ёлка, output to a pipe, Windows' handler: no traceback."""
+    home = tmp_path / "Ёлка"
+    home.mkdir()
+    env = base_env(home, PYTHONIOENCODING="cp1252:surrogateescape", PYTHONUTF8="0")
+    result = inv(task, env=env)
+    assert "Traceback" not in result.stderr and "UnicodeEncodeError" not in result.stderr
+    assert result.returncode in (0, 1, 3), result.stderr
+    if task == "doctor":  # it shows the .env's path: the folder's name, escaped
+        assert "\\u0401" in result.stdout
