@@ -269,6 +269,15 @@ def _bind_fails(host: str, port: int) -> bool:
     return False
 
 
+def known_pid(pid: int | None, *, windows: bool = sys.platform == "win32") -> int | None:
+    """`pid` when it names a program; None for what is never one of ours: pid 0 (what psutil
+    reports when the OS will not say, e.g. under Wine, and Windows' System Idle Process) and,
+    on Windows, pid 4 (System, which holds ports for http.sys and SMB)."""
+    if pid is None or pid == 0 or (windows and pid == 4):
+        return None
+    return pid
+
+
 def _listeners(port: int) -> list[tuple[str, int | None]] | None:
     """(address, pid) of every TCP listener on `port`; None when the OS does not tell us
     (macOS without root)."""
@@ -276,7 +285,7 @@ def _listeners(port: int) -> list[tuple[str, int | None]] | None:
         import psutil
 
         return [
-            (c.laddr.ip, c.pid)
+            (c.laddr.ip, known_pid(c.pid))
             for c in psutil.net_connections(kind="tcp")
             if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
         ]
@@ -388,13 +397,14 @@ def port_owner(port: int) -> str | None:
 
         for conn in psutil.net_connections(kind="tcp"):
             if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                if conn.pid is None:
+                pid = known_pid(conn.pid)
+                if pid is None:
                     return None
                 try:
-                    name = psutil.Process(conn.pid).name()
+                    name = psutil.Process(pid).name()
                 except psutil.Error:
                     name = "?"
-                return f"{name} (pid {conn.pid})"
+                return f"{name} (pid {pid})"
     except Exception:  # permissions (macOS needs root), or psutil cannot tell
         return None
     return None

@@ -168,3 +168,19 @@ def test_spawn_detached_of_a_file_that_is_no_program_is_one_line(tmp_path: Path)
     with pytest.raises(InfraError, match="cannot be started") as info:
         procs.spawn_detached([not_a_program], log=tmp_path / "x.log")
     assert "\n" not in str(info.value)
+
+
+def test_system_pids_are_never_named_as_a_port_owner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under Wine psutil reports pid 0 for every listener; Windows' System is pid 4."""
+    import collections
+
+    import psutil
+
+    assert procs.known_pid(0, windows=False) is None and procs.known_pid(0, windows=True) is None
+    assert procs.known_pid(4, windows=True) is None and procs.known_pid(4, windows=False) == 4
+    assert procs.known_pid(1234, windows=True) == 1234
+    addr = collections.namedtuple("addr", "ip port")
+    conn = collections.namedtuple("conn", "status laddr pid")
+    listening = [conn(psutil.CONN_LISTEN, addr("127.0.0.1", 21883), 0)]
+    monkeypatch.setattr(psutil, "net_connections", lambda kind: listening)
+    assert procs.port_owner(21883) is None  # not "System Idle Process (pid 0)"
