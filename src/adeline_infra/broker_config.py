@@ -468,6 +468,17 @@ def tls_listener_problems(settings: Settings) -> list[str]:
     return problems
 
 
+NO_SPACE = "no space left on the device"
+
+
+def save_failure_hint(problem: str, data: PurePath, log: PurePath) -> str:
+    """What to do about a failed save: free space only when the disk was full."""
+    after = "then `inv services.up` brings back what was saved before"
+    if problem.startswith(NO_SPACE):
+        return f"free some space, {after}"
+    return f"check that the broker can write to {data} (see {log}), {after}"
+
+
 def save_failure(log_text: str) -> str | None:
     """What went wrong with mosquitto's save at shutdown, from its log since the stop; None if
     nothing did. mosquitto 2.0 logs "Error: No space left on device." after "Saving ..." .
@@ -477,7 +488,7 @@ def save_failure(log_text: str) -> str | None:
     lines = [line for line in log_text.splitlines() if "Error" in line or "error" in line]
     for line in lines:
         if "No space left" in line:
-            return "no space left on the device"
+            return NO_SPACE
     for line in lines:
         if "sav" in line.lower() or "persist" in line.lower() or "database" in line.lower():
             return line.split(": ", 1)[-1].strip()

@@ -225,3 +225,13 @@ def test_our_broker_is_recognised_by_the_config_it_runs(tmp_path: Path) -> None:
     assert backend.runs_our_config(relative, cwd=lambda: str(backend.dir))
     assert not backend.runs_our_config(relative, cwd=lambda: str(tmp_path))
     assert not backend.runs_our_config(relative)  # no working folder known: not ours
+
+
+def test_the_save_failure_hint_says_free_space_only_for_a_full_disk(tmp_path: Path) -> None:
+    from adeline_infra import broker_config
+
+    data, log = tmp_path / "data", tmp_path / "mosquitto.log"
+    full = broker_config.save_failure_hint(f"{broker_config.NO_SPACE} holding {data}", data, log)
+    assert "free some space" in full
+    other = broker_config.save_failure_hint(f"{data / 'mosquitto.db'} is empty", data, log)
+    assert "free some space" not in other and str(data) in other and str(log) in other

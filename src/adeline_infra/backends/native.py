@@ -32,7 +32,7 @@ from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 from .. import broker_config, procs
-from ..broker_config import save_failure
+from ..broker_config import NO_SPACE, save_failure, save_failure_hint
 from ..errors import ConfigError, InfraError
 from ..files import tail_lines, write_atomic
 from .base import Backend, BrokerState
@@ -560,7 +560,7 @@ class NativeBackend(Backend):
             raise InfraError(
                 f"the broker stopped but its save failed: {problem}"
                 + (f"; {kept}" if kept else ""),
-                hint="free some space, then `inv services.up` brings back what was saved before",
+                hint=save_failure_hint(problem, self.data, self.log),
             )
         self._rotate_log(running=False)
 
@@ -573,7 +573,7 @@ class NativeBackend(Backend):
         except OSError:
             since = ""
         failure = save_failure(since)
-        if failure == "no space left on the device":
+        if failure == NO_SPACE:
             return f"no space left on the device holding {self.data}"
         if failure:
             return failure
