@@ -108,7 +108,11 @@ def test_localhost_and_127_0_0_1_are_the_same_broker(tmp_path: Path) -> None:
         ("mqtt:\n  broker:\n    port: '1883'\n", ("config.yaml line 3", "expected a port")),
         ("mqtt:\n  broker:\n    port: true\n", ("config.yaml line 3", "expected a port")),
         ("mqtt:\n  broker:\n    port: 0\n", ("MQTT_BROKER_PORT=", "config.yaml line 3")),
-        ("mqtt:\n  broker:\n    port: 99999999999999\n", ("MQTT_BROKER_PORT=",)),
+        ("mqtt:\n  broker:\n    port: 99999999999999\n", ("line 3", "expected a port")),
+        # YAML 1.1 numbers: octal and base 60 are refused, not read as 64 and 31803
+        ("mqtt:\n  broker:\n    port: 0100\n", ("line 3", "'0100'", "in decimal")),
+        ("mqtt:\n  broker:\n    port: 8:50:03\n", ("line 3", "'8:50:03'", "in decimal")),
+        ("mqtt:\n  topics:\n    data: 8:50:03\n", ("line 3", "'8:50:03'", "a string")),
         ("mqtt:\n  topics:\n    data: 5\n", ("config.yaml line 3", "expected a string")),
         ("mqtt:\n  topics:\n    data: 'a/#'\n", ("TOPIC_DETECTIONS=", "without wildcards")),
         ("mqtt:\n  topics:\n    data: ''\n", ("TOPIC_DETECTIONS=",)),
@@ -258,3 +262,28 @@ def test_external_is_chosen_only_when_asked(
     monkeypatch.setattr(docker_backend, "engine_answers", lambda: False)
     auto, _ = backends.resolve(load(tmp_path, None, BROKER_BACKEND="auto"))
     assert auto.name == "native"
+
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # nine nested anchors: 9**8 elements once expanded, 1 KB written
+        ("a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + BOMB + "mqtt:\n  broker:\n    port: *i\n", ()),
+        ("mqtt:\n  broker:\n    port: " + "9" * 5000 + "\n", ("not a pipeline config",)),
+        ("mqtt:\n  broker:\n    port: [" + ", ".join(["1"] * 90000) + "]\n", ("line 3",)),
+        ("mqtt:\n  broker:\n    host: [" + ", ".join(["x"] * 90000) + "]\n", ("line 3",)),
+    ],
+)
+def test_a_hostile_value_is_shown_bounded(tmp_path: Path, text: str, words: tuple[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 400, message[:500]
+    for word in words:
+        assert word in message, message
