@@ -17,6 +17,7 @@ modules, one concern each:
 - `backends`         how the broker runs: `native`, `docker` (Compose), `external`
 - `services`         up / down / restart / status / logs / clean over the chosen backend
 - `monitor`          `$SYS`, the pipeline's status, the detections tail
+- `payloads`         JSON others published, read within bounds (size, depth)
 - `commands`         the pipeline's commands: where each is answered, what it does
 - `control`          sending a command, acknowledged, and waiting for its answer
 - `pipeline`         running the pipeline; where our settings and its config disagree

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import mqtt
+from . import mqtt, payloads
 from .commands import ANSWERS
 from .errors import ConfigError, InfraError
 
@@ -170,10 +170,8 @@ def send(
 
 
 def _status(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
+    data = payloads.load(raw)
     if isinstance(data, dict):
         return data
-    return {"status": None, "malformed": raw.decode("utf-8", "replace")}
+    text = raw[:200].decode("utf-8", "replace")
+    return {"status": None, "malformed": text + ("..." if len(raw) > 200 else "")}

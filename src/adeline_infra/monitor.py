@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
-from . import mqtt
+from . import mqtt, payloads
 from .console import printable
 from .errors import InfraError
 
@@ -122,10 +122,13 @@ def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> dict
     if payload is None:
         info["problem"] = "no status published (has the pipeline ever run on this broker?)"
         return info
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        data = None
+    if payloads.too_big(payload):
+        info["problem"] = (
+            f"the retained status is {len(payload)} bytes, far more than a status: "
+            f"{_preview(payload)}"
+        )
+        return info
+    data = payloads.load(payload)
     if not isinstance(data, dict):
         info["problem"] = f"the retained status is not a JSON object: {_preview(payload)}"
         return info
@@ -146,18 +149,37 @@ def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> dict
     return info
 
 
+MAX_FIELDS = 200  # rows of a structured status shown; a status is a screen, not a dump
+MAX_FIELD_CHARS = 200
+
+
 def flat_fields(fields: Mapping[str, Any] | None, prefix: str = "") -> list[tuple[str, str]]:
-    """A structured status as (dotted key, text) rows: nested objects become `a.b` keys."""
+    """A structured status as (dotted key, text) rows: nested objects become `a.b` keys. At most
+    MAX_FIELDS rows (the last says how many more) of at most MAX_FIELD_CHARS each."""
+    rows = _flat(fields or {}, prefix)
+    if len(rows) > MAX_FIELDS:
+        more = len(rows) - MAX_FIELDS + 1
+        rows = [*rows[: MAX_FIELDS - 1], ("...", f"{more} more fields not shown")]
+    return [(_cut(k), _cut(v)) for k, v in rows]
+
+
+def _flat(fields: Mapping[str, Any], prefix: str) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    for key, value in (fields or {}).items():
+    for key, value in fields.items():
+        if len(rows) > MAX_FIELDS:
+            break
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value and len(prefix) < 200:
-            rows += flat_fields(value, name + ".")
+            rows += _flat(value, name + ".")
         elif isinstance(value, str):
             rows.append((name, value))
         else:
             rows.append((name, json.dumps(value, default=str)))
     return rows
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_FIELD_CHARS else text[: MAX_FIELD_CHARS - 3] + "..."
 
 
 def status_line(info: Mapping[str, Any]) -> str:
@@ -516,8 +538,11 @@ class Totals:
 
 def _num(value: Any, fmt: str = "g") -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "?" if value is None else str(value)
-    return format(value, fmt)
+        return "?" if value is None else payloads.shown(value)
+    try:
+        return format(value, fmt)
+    except (OverflowError, ValueError):  # an integer too big for a float
+        return payloads.shown(value)
 
 
 def _clock(value: Any) -> str:
@@ -534,7 +559,7 @@ def format_detections(n: int, data: Mapping[str, Any], verbose: bool) -> list[st
     detections = data.get("detections")
     items = detections if isinstance(detections, list) else []
     count = data.get("detection_count", len(items))
-    per_class = Counter(str(d.get("class", "?")) for d in items if isinstance(d, dict))
+    per_class = Counter(payloads.shown(d.get("class", "?")) for d in items if isinstance(d, dict))
     classes = ", ".join(f"{k} {v}" for k, v in per_class.most_common())
     line = (
         f"#{n} {_clock(data.get('timestamp'))} frame {_num(frame.get('frame_id'))} "
@@ -545,7 +570,7 @@ def format_detections(n: int, data: Mapping[str, Any], verbose: bool) -> list[st
     if verbose:
         for d in items:
             if not isinstance(d, dict):
-                lines.append(f"    ? {d!r}")
+                lines.append(f"    ? {payloads.shown(d)}")
                 continue
             box = d.get("bbox")
             if isinstance(box, dict):
@@ -555,7 +580,8 @@ def format_detections(n: int, data: Mapping[str, Any], verbose: bool) -> list[st
                 )
             else:
                 where = "no box"
-            lines.append(f"    {d.get('class', '?')} {_num(d.get('confidence'), '.2f')} {where}")
+            name = payloads.shown(d.get("class", "?"))
+            lines.append(f"    {name} {_num(d.get('confidence'), '.2f')} {where}")
     return lines
 
 
@@ -611,11 +637,8 @@ class Tail:
         totals = self.totals
         totals.messages += 1
         n = totals.messages
-        try:
-            data = json.loads(payload)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError):
+        data = payloads.load(payload)
+        if not isinstance(data, dict):
             totals.malformed += 1
             line = printable(
                 f"#{n} malformed payload on {topic} ({len(payload)} bytes): {_preview(payload)}"
@@ -635,7 +658,7 @@ class Tail:
                     for d in detections:
                         if isinstance(d, dict):
                             totals.detections += 1
-                            totals.per_class[str(d.get("class", "?"))] += 1
+                            totals.per_class[payloads.shown(d.get("class", "?"))] += 1
                 lines = None if self.as_json else format_detections(n, data, self.verbose)
             if lines is None:
                 if b"\n" in payload or b"\r" in payload:  # keep one object per line

@@ -12,7 +12,7 @@ import pytest
 
 from adeline_infra.settings import Settings
 
-from ..helpers import inv_background, inv_here
+from ..helpers import Lines, interrupt, inv_background, inv_here
 from .standin import StandInPipeline
 
 pytestmark = pytest.mark.integration
@@ -66,3 +66,67 @@ def test_detections_with_escape_sequences_are_shown_escaped(
     assert proc.returncode == 0, err
     assert "\x1b" not in out and "\x07" not in out
     assert "malformed payload" in out and "\\x1b[2J" in out
+
+
+DEEP = b"[" * 200000 + b"]" * 200000
+HUGE_STATUS = json.dumps({"status": "running", "blob": "x" * 9_000_000}).encode()
+
+
+def test_deep_and_huge_detections_are_counted_malformed_and_later_ones_still_seen(
+    pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
+) -> None:
+    proc = inv_background("monitor.data", "--count", "4", env=env)
+    listening(proc)
+    topic = native_broker.topic_detections
+    pipeline.publish(topic, DEEP)
+    pipeline.publish(topic, b'{"detections": ' + b"[" * 100 + b"]" * 100 + b"}")
+    pipeline.publish(
+        topic,
+        b'{"detections": [{"class": "big", "confidence": 0.5}], "x": "' + b"y" * 2_000_000 + b'"}',
+    )
+    pipeline.publish(
+        topic, json.dumps({"detections": [{"class": "dog", "confidence": 0.8}]}).encode()
+    )
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "RecursionError" not in err
+    assert out.count("malformed payload") == 3 and "dog 1" in out
+    assert max(len(line) for line in out.splitlines()) < 400  # shown shortened
+
+
+@pytest.mark.parametrize("payload", [DEEP, HUGE_STATUS], ids=["deep", "9MB"])
+@pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
+def test_a_deep_or_huge_retained_status_is_a_problem_not_a_crash(
+    pipeline: StandInPipeline,
+    native_broker: Settings,
+    env: dict[str, str],
+    payload: bytes,
+    json_output: bool,
+) -> None:
+    info = pipeline.client.publish(native_broker.topic_status, payload, qos=1, retain=True)
+    info.wait_for_publish(10)
+    result = inv_here("monitor.status", *(["--json"] if json_output else []), env=env)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(result.stdout) < 20_000  # not an 11 MB table
+    if json_output:
+        problem = json.loads(result.stdout)["pipeline"]["problem"]
+        assert problem and len(problem) < 300
+
+
+def test_follow_survives_a_deep_status_and_shows_the_next(
+    pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
+) -> None:
+    proc = inv_background("monitor.status", "--follow", env=env)
+    try:
+        lines = Lines(proc.stdout)
+        pipeline.publish_status("running")
+        lines.wait_for("running", 20)
+        pipeline.client.publish(
+            native_broker.topic_status, DEEP, qos=1, retain=True
+        ).wait_for_publish(10)
+        pipeline.publish_status("paused")
+        lines.wait_for("paused", 20)
+    finally:
+        interrupt(proc)
+        _, err = proc.communicate(timeout=20)
+    assert "Traceback" not in err and "RecursionError" not in err
