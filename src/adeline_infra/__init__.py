@@ -9,6 +9,7 @@ modules, one concern each:
 - `errors`           the exceptions that end a task with one line and an exit code
 - `cli`              one-line usage errors for scripts; option checks (seconds, counts)
 - `console`          terminal output: lines, spinner, tables, JSON; safe streams
+- `text`             what may not pass through as it is: control, line-break, bidi characters
 - `mqtt`             the MQTT client factory, the readiness probe, retained reads
 - `procs`            the one place that spawns, stops and inspects processes
 - `files`            atomic owner-only writes, folder checks, log tails

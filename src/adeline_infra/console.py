@@ -8,6 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from .text import printable
+
+__all__ = ["printable"]  # re-exported: console is where output code looks for it
+
 
 def protect_streams() -> None:
     """Never crash on a character the output's encoding lacks: write it as \\uXXXX instead.
@@ -45,26 +49,6 @@ def break_interrupts() -> None:
 
     with contextlib.suppress(ValueError):  # not the main thread: leave it as it is
         signal.signal(signal.SIGBREAK, signal.default_int_handler)
-
-
-_BREAKS = frozenset("\x85\u2028\u2029")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters shown escaped (`\\x1b`), never sent to the terminal.
-
-    What we print may come from anyone who can publish to the broker (a retained status, a
-    detection's class): a raw ESC there rewrote the screen or the window title of whoever ran
-    monitor.status / monitor.data (terminal escape injection, found by a hostile-input sweep).
-    """
-    if text.isprintable():
-        return text
-    import unicodedata
-
-    return "".join(
-        repr(c)[1:-1] if c in _BREAKS or (unicodedata.category(c) == "Cc" and c != " ") else c
-        for c in text
-    )
 
 
 def out(message: str = "") -> None:

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, TextIO
 
 from .errors import ConfigError, InfraError
 from .files import write_atomic
+from .text import control_character, printable
 
 DEFAULT_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes
 SALT_BYTES = 12  # 2.0 and 2.1 both read 12-byte salts
@@ -42,8 +42,12 @@ def validate_user(user: str) -> str:
         raise ConfigError(
             f"the user name {user!r} contains ':', which ends a user name in the file"
         )
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in user):
-        raise ConfigError(f"the user name {user!r} contains a control character")
+    bad = control_character(user)
+    if bad is not None:
+        raise ConfigError(
+            f"the user name {printable(user)!r} contains a control character, line break or "
+            f"bidi control ({bad}): the file and terminals would not show it as it is"
+        )
     if user != user.strip():
         # the broker trims blanks around the name it reads, so it would never match
         raise ConfigError(f"the user name {user!r} starts or ends with a blank")
@@ -60,8 +64,12 @@ def validate_password(password: str) -> str:
     """The password unchanged, or ConfigError (exit 2) when it cannot be used."""
     if not password:
         raise ConfigError("the password is empty")
-    if "\n" in password or "\r" in password or "\0" in password:
-        raise ConfigError("the password contains a line break or NUL character")
+    bad = control_character(password)
+    if bad is not None:  # MQTT_PASSWORD refuses them too: nobody could log in with it from .env
+        raise ConfigError(
+            f"the password contains a control character or line break ({bad}), which "
+            "MQTT_PASSWORD cannot hold: choose another"
+        )
     try:
         size = len(password.encode("utf-8"))
     except UnicodeEncodeError:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .text import control_character
 
 # The pipeline's keys (under `mqtt:`) -> our variables. The pipeline's schema, not ours.
 KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -215,7 +216,7 @@ def _values(doc: Any, text: str, shown: str) -> dict[str, Value]:
             raise ConfigError(
                 f"{where(path)}: `mqtt.{section}.{key}` is {shown_as}, expected {expected}"
             )
-        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        if isinstance(value, str) and control_character(value) is not None:
             raise ConfigError(
                 f"{where(path)}: `mqtt.{section}.{key}` contains a control character "
                 f"({shown_value(value)}): remove it"

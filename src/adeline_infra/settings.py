@@ -20,7 +20,6 @@ import ipaddress
 import math
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .pipeline_config import PipelineConfig
+from .text import control_character
 
 BACKENDS = ("auto", "docker", "native", "external")
 COMPOSE_CHOICES = ("auto", "v2", "v1")
@@ -154,9 +154,25 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
 
 def _host(raw: str) -> str:
     value = raw.strip()
+    if value.startswith("[") and value.endswith("]"):  # [::1], as in a URL: the address in it
+        value = value[1:-1]
     # It reaches command lines (e.g. the printed mosquitto_sub hint): no leading '-'.
-    if not value or len(value) > 253 or value.startswith("-") or not _HOST_RE.match(value):
+    if (
+        not value
+        or len(value) > 253
+        or value.startswith("-")
+        or "[" in value
+        or "]" in value
+        or not _HOST_RE.match(value)
+    ):
         raise ValueError("a host name or IP address")
+    if ":" in value:  # only an IPv6 address has one; `localhost:1883` carries a port
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                "a host name or IP address without a port (the port is MQTT_BROKER_PORT)"
+            ) from None
     return value
 
 
@@ -181,6 +197,10 @@ def _topic(raw: str) -> str:
     value = raw.strip()
     if not value or "+" in value or "#" in value:
         raise ValueError("an MQTT topic without wildcards (+ or #)")
+    if value.startswith("$"):
+        raise ValueError("an MQTT topic not starting with $ (the broker's own, e.g. $SYS)")
+    if "" in value.split("/"):
+        raise ValueError("an MQTT topic without empty levels (no //, no leading or trailing /)")
     if len(value.encode("utf-8")) > 65535:
         raise ValueError("an MQTT topic of at most 65535 bytes")
     return value
@@ -244,18 +264,9 @@ def _path(raw: str) -> str:
     return raw
 
 
-# Control characters (newline, carriage return, NUL, escape, ...) and the Unicode line breaks.
-# No setting needs one, and in a path or name they end up inside mosquitto.conf, compose's
-# environment or a command line, where a line break is a new configuration line.
-_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-
-
-def control_character(value: str) -> str | None:
-    """The first control character or line break in `value`, shown escaped; None when clean."""
-    for char in value:
-        if char in _LINE_BREAKS or unicodedata.category(char) == "Cc":
-            return repr(char)[1:-1]
-    return None
+# No setting needs a control character, line break or bidi control, and in a path or a name
+# they end up inside mosquitto.conf, compose's environment or a command line, where a line
+# break is a new configuration line (`text.control_character`).
 
 
 @dataclass(frozen=True)
@@ -517,7 +528,8 @@ class Settings:
     @property
     def endpoint(self) -> str:
         scheme = "mqtts" if self.use_tls else "mqtt"
-        return f"{scheme}://{self.mqtt_host}:{self.mqtt_port}"
+        host = f"[{self.mqtt_host}]" if ":" in self.mqtt_host else self.mqtt_host
+        return f"{scheme}://{host}:{self.mqtt_port}"
 
     @property
     def loopback_only(self) -> bool:
@@ -780,7 +792,12 @@ def _shown(raw: str) -> str:
         at = raw.find(f"{var.name}=") if var.secret else -1
         if at >= 0:
             return repr(raw[:at]) + f"... (then {var.name}=<hidden>: a quote left open?)"
+    raw = _URL_PASSWORD.sub(r"\1***@", raw)  # http://admin:pw@host, however invalid the rest
     return repr(raw) if len(raw) <= 200 else repr(raw[:200]) + f"... ({len(raw)} characters)"
+
+
+# The password of a URL's user info: `//user:PASSWORD@`.
+_URL_PASSWORD = re.compile(r"(//[^/@:\s]*:)[^@/\s]*@")
 
 
 def _refuse_control_characters(var: Variable, raw: str, source: str) -> None:

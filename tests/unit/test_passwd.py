@@ -127,7 +127,10 @@ def test_an_edit_keeps_the_owner_of_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "user",
-    ["", "a:b", "tab\there", "new\nline", " lead", "trail ", "#comment", "nul\0", "\x7fdel"],
+    [
+        *("", "a:b", "tab\there", "new\nline", " lead", "trail ", "#comment", "nul\0", "\x7fdel"),
+        *("evil\u202egpj", "ls\u2028ep", "ps\u2029", "nel\x85", "vt\x0b", "fs\x1c"),
+    ],
 )
 def test_user_names_the_broker_would_misread_are_config_errors(user: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -140,10 +143,13 @@ def test_ordinary_user_names_are_fine(user: str) -> None:
     assert passwd.validate_user(user) == user
 
 
-@pytest.mark.parametrize("password", ["", "a\nb", "nul\0"])
+@pytest.mark.parametrize("password", ["", "a\nb", "nul\0", "esc\x1b", "ls\u2028"])
 def test_unusable_passwords_are_config_errors(password: str) -> None:
-    with pytest.raises(ConfigError):
+    """What MQTT_PASSWORD can never hold (it refuses control characters) is refused here too:
+    nobody could log in with it from .env."""
+    with pytest.raises(ConfigError) as caught:
         passwd.validate_password(password)
+    assert password not in str(caught.value) or not password
 
 
 def test_delete_of_an_unknown_user_or_file_fails_with_exit_1(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from adeline_infra.errors import ConfigError
 from ..helpers import base_env, inv
 from .test_broker_config import PATHS, make
 
-CONTROL = ["a\nb", "a\rb", "a\x00b", "a\x1b[31mb", "a\u2028b", "a\x85b", "\t"]
+CONTROL = ["a\nb", "a\rb", "a\x00b", "a\x1b[31mb", "a\u2028b", "a\x85b", "\t", "a\u202eb"]
 
 
 @pytest.mark.parametrize("var", [v.name for v in settings.VARIABLES])
@@ -52,6 +52,11 @@ def test_topics_refuse_wildcards(tmp_path: Path, var: str, value: str) -> None:
         ("PIPELINE_DISABLED_MODELS", "A,B C"),
         ("GO2RTC_API_URL", "http://localhost:99999"),
         ("MQTT_BROKER_HOST", "-oProxyCommand"),
+        ("MQTT_BROKER_HOST", "localhost:1883"),
+        ("TOPIC_COMMANDS", "$SYS/x"),
+        ("TOPIC_STATUS", "a//b"),
+        ("TOPIC_DETECTIONS", "/a"),
+        ("TOPIC_METRICS", "a/"),
         ("ADELINE_STATE_DIR", ""),
     ],
 )
@@ -242,3 +247,21 @@ def test_hostile_values_are_accepted_or_refused_in_one_line(tmp_path: Path, var:
         except ConfigError as exc:
             named = any(name in str(exc) for name in settings.BY_NAME)  # it, or e.g. its partner
             assert named and len(str(exc)) < 1000, (var, str(exc)[:300])
+
+
+def test_a_host_with_a_port_says_where_the_port_goes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make(tmp_path, MQTT_BROKER_HOST="localhost:1883")
+    assert "MQTT_BROKER_PORT" in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "host"), [("[::1]", "::1"), ("::1", "::1"), ("[::1] ", "::1")])
+def test_an_ipv6_host_in_brackets_is_the_address(tmp_path: Path, value: str, host: str) -> None:
+    s = make(tmp_path, MQTT_BROKER_HOST=value)
+    assert s.mqtt_host == host and s.endpoint.startswith("mqtt://[::1]:")
+
+
+def test_an_invalid_url_never_shows_its_password(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make(tmp_path, GO2RTC_API_URL="http://admin:s3cretpw@127.0.0.1:99999")
+    assert "s3cretpw" not in str(caught.value) and "admin:***@" in str(caught.value)
