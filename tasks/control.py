@@ -21,7 +21,7 @@ NO_ANSWER_HELP = {"json": "print the result as JSON"}
 
 
 def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
-    from adeline_infra import cli, console, control, monitor
+    from adeline_infra import cli, console, control, views
 
     if wait:  # the timeout bounds the wait only (toggle-crop sends 0: no wait)
         cli.seconds("timeout", timeout)
@@ -30,27 +30,7 @@ def _send(command: str, wait: bool, timeout: float, json: bool) -> None:
     if json:
         console.print_json(result.as_dict())
         return
-    console.out(
-        f"sent {result.command!r} to {result.topic} (acknowledged by the broker in "
-        f"{result.acknowledged_after * 1000:.0f} ms)"
-    )
-    if result.subscribers is False:
-        console.err(f"warning: nobody subscribes to {result.topic}: is the pipeline running?")
-    if result.status is not None:
-        import json as jsonlib
-
-        info = monitor.pipeline_info(jsonlib.dumps(result.status).encode())
-        if info["fields"]:  # a structured status, e.g. the health report
-            word = f" {info['status']}" if info["status"] else ""
-            console.out(f"pipeline status{word}, as fields:")
-            for key, value in monitor.flat_fields(info["fields"]):
-                console.out(f"  {key}: {value}")
-        else:
-            console.out(f"pipeline status: {monitor.status_line(info)}")
-    if result.metrics is not None:
-        console.out(f"pipeline metrics on {result.answer_topic}:")
-        for key, value in monitor.flat_fields(result.metrics):
-            console.out(f"  {key}: {value}")
+    views.control_result(result)
 
 
 def _command_task(command: str, answer: str | None, doc: str) -> Any:

@@ -87,52 +87,20 @@ def restart(
 @task(help={"json": "print JSON instead of a table", "backend": BACKEND_HELP})
 def status(c: Context, json: bool = False, backend: str | None = None) -> None:
     """Show the broker's state. Exit 0 healthy, 1 running but not answering, 3 stopped."""
-    from adeline_infra import console, services
+    from adeline_infra import console, services, views
 
     s = load_settings(BROKER_BACKEND=backend)
-    info, code = services.status(s)
+    info = services.status(s)
     if json:
-        console.print_json(info)
+        console.print_json(info.as_dict())
     else:
-        state = "running" if info["running"] else "stopped"
-        if info["backend"] == "external":
-            state = "run elsewhere (BROKER_BACKEND=external): only its answer is known"
-        rows = [
-            ("backend", f"{info['backend']}  ({info['backend_reason']})"),
-            ("state", state),
-            ("healthy", console.mark(info["healthy"]) if info["running"] else "-"),
-            ("endpoint", info["endpoint"]),
-            ("websockets", info["websockets"] or "off (MQTT_WS_PORT=0)"),
-            ("listens on", ", ".join(info["addresses"]) or "-"),
-            ("version", info["version"] or "-"),
-            ("uptime", console.duration(info["uptime_s"])),
-        ]
-        if info["local"]:
-            rows.append(("local (plaintext)", info["local"]))
-        rows += [(k, v) for k, v in info["detail"].items() if v is not None]
-        console.key_values("MQTT broker", rows)
-        if "go2rtc" in info:
-            g = info["go2rtc"]
-            streams = ", ".join(
-                f"{x['name']} ({x['producers']} producers, {x['consumers']} consumers)"
-                for x in g["streams"]
-            )
-            console.key_values(
-                "go2rtc",
-                [
-                    ("api", g["url"]),
-                    ("reachable", console.mark(g["reachable"])),
-                    ("version", g["version"] or "-"),
-                    ("streams", streams or "-"),
-                ]
-                + ([("problem", g["error"])] if g["error"] else []),
-            )
-    if info["problem"]:  # JSON or not: a failing exit code always comes with its one line
-        console.err(info["problem"])
-    if info["warning"]:  # every time, JSON or not: the user accepted it, not forgot it
-        console.err(f"warning: {info['warning']}")
-    if code:
-        raise Exit(code=code)
+        views.broker_status(info)
+    if info.problem:  # JSON or not: a failing exit code always comes with its one line
+        console.err(info.problem)
+    if info.warning:  # every time, JSON or not: the user accepted it, not forgot it
+        console.err(f"warning: {info.warning}")
+    if info.exit_code:
+        raise Exit(code=info.exit_code)
 
 
 @task(

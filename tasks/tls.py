@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from invoke import Collection, Context, Exit
 
 from ._boundary import load_settings, task
 
 KEY_TYPE_HELP = "type of NEW keys: ec (P-256, default) or rsa (2048); existing keys are kept"
-
-
-def _print_written(report: Any) -> None:
-    from adeline_infra import console
-
-    for name, action in report.actions:
-        console.out(f"{report.out / name}: {action}")
-    for warning in report.warnings:
-        console.err(f"warning: {warning}")
 
 
 @task(
@@ -37,14 +26,14 @@ def certs(
     force: bool = False,
 ) -> None:
     """Create the CA (or keep it) and (re)issue the server certificate in MQTT_TLS_DIR."""
-    from adeline_infra import certs, console
+    from adeline_infra import certs, console, views
 
     s = load_settings()
     host_list = certs.parse_hosts(hosts or [*certs.DEFAULT_HOSTS, s.mqtt_host])
     report = certs.make_tls_dir(
         s.tls_dir, hosts=host_list, key_type=key_type, days=days, force=force
     )
-    _print_written(report)
+    views.written(report)
     if not certs.host_matches(host_list, s.mqtt_host):
         console.err(f"warning: MQTT_BROKER_HOST={s.mqtt_host} is not among the hosts")
     if not s.use_tls:
@@ -63,10 +52,10 @@ def client(
     c: Context, name: str, key_type: str | None = None, days: int = 825, force: bool = False
 ) -> None:
     """Issue a client certificate NAME.crt/NAME.key from the CA in MQTT_TLS_DIR."""
-    from adeline_infra import certs
+    from adeline_infra import certs, views
 
     s = load_settings()
-    _print_written(certs.add_client(s.tls_dir, name, key_type=key_type, days=days, force=force))
+    views.written(certs.add_client(s.tls_dir, name, key_type=key_type, days=days, force=force))
 
 
 @task(
@@ -77,7 +66,7 @@ def client(
 )
 def check(c: Context, json: bool = False, days: int = 30) -> None:
     """Show the certificates (subject, SANs, expiry); exit 1 if expiring or not for the host."""
-    from adeline_infra import broker_config, certs, cli, console
+    from adeline_infra import broker_config, certs, cli, console, views
 
     cli.count("days", days, maximum=36500)
     s = load_settings()
@@ -97,23 +86,7 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
             }
         )
     else:
-        for info in result.certificates:
-            rows = [
-                ("subject", info.subject),
-                ("issuer", info.issuer),
-                ("SANs", ", ".join(info.sans) or "-"),
-                ("expires", f"{info.not_after} ({info.days_left} days)"),
-                ("key", info.key_type),
-            ]
-            console.key_values(str(s.tls_dir / info.file), rows)
-        for listener in tls_listeners:
-            console.out(f"listener: {listener.describe()}")
-        if not s.use_tls:
-            console.out("no listener uses them: MQTT_USE_TLS is false")
-        for problem in result.problems:
-            console.err(f"problem: {problem}")
-        if result.ok:
-            console.out(f"ok: valid for {s.mqtt_host}, signed by ca.crt, none expiring soon")
+        views.tls_check(s, result, tls_listeners)
     if not result.ok:
         raise Exit(code=1)
 

@@ -27,6 +27,7 @@ modules, one concern each:
 - `go2rtc`           go2rtc's API: version, streams
 - `doctor`           the troubleshooting checklist as checks
 - `devenv`           `.env` from `.env.example`, how to connect
+- `views`            the one output layer: each result drawn as the tasks show it
 """
 
 __version__ = "0.1.0"

@@ -740,38 +740,12 @@ def check_go2rtc(s: Settings, backend_name: str) -> Check | None:
             "use BROKER_BACKEND=docker, or set GO2RTC_ENABLED=false and run go2rtc yourself",
         )
     info = go2rtc.status(s)
-    if not info["reachable"]:
+    if not info.reachable:
         fix = "`inv services.up --with go2rtc`" if backend_name == "docker" else "start go2rtc"
-        return Check("go2rtc", WARN, info["error"] or f"{info['url']} does not answer", fix)
+        return Check("go2rtc", WARN, info.error or f"{info.url} does not answer", fix)
     streams = ", ".join(
         f"{st['name']} ({st['producers']} producer(s), {st['consumers']} consumer(s))"
-        for st in info["streams"]
+        for st in info.streams
     )
-    version = f"go2rtc {info['version']}" if info["version"] else "go2rtc"
-    return Check("go2rtc", OK, f"{version} at {info['url']}: " + (streams or "no streams"))
-
-
-# --- output -------------------------------------------------------------------------------
-
-_COLORS = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
-
-
-def render(report: Report) -> None:
-    """The report as a table (status coloured on a terminal) and a one-line summary."""
-    from rich.markup import escape
-
-    from . import console
-
-    rows = [
-        (escape(c.name), f"[{_COLORS[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix))
-        for c in report.checks
-    ]
-    console.table("inv doctor", ("check", "status", "detail", "fix"), rows)
-    if report.sources:
-        console.table(
-            "where the shared settings come from",
-            ("setting", "value", "source"),
-            [(escape(k), escape(v), escape(src)) for k, (v, src) in report.sources.items()],
-        )
-    if not report.failures:
-        console.out(f"ok: {report.summary()}")
+    version = f"go2rtc {info.version}" if info.version else "go2rtc"
+    return Check("go2rtc", OK, f"{version} at {info.url}: " + (streams or "no streams"))

@@ -16,6 +16,7 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .addresses import is_loopback
@@ -128,24 +129,39 @@ def _describe(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def status(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-    """go2rtc's state as a JSON-able dict; never raises for an unreachable or odd server."""
+@dataclass
+class Go2rtcStatus:
+    """What go2rtc's API said. `url` never holds a password; `error` says why it did not answer."""
+
+    configured: bool
+    url: str
+    reachable: bool = False
+    version: str | None = None
+    streams: list[dict[str, Any]] = field(default_factory=list)  # name, producers, consumers
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "configured": self.configured,
+            "reachable": self.reachable,
+            "url": self.url,
+            "version": self.version,
+            "streams": self.streams,
+            "error": self.error,
+        }
+
+
+def status(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> Go2rtcStatus:
+    """go2rtc's state; never raises for an unreachable or odd server."""
     url = settings.go2rtc_api_url
-    info: dict[str, Any] = {
-        "configured": configured(settings),
-        "reachable": False,
-        "url": public_url(url),
-        "version": None,
-        "streams": [],
-        "error": None,
-    }
+    info = Go2rtcStatus(configured=configured(settings), url=public_url(url))
     opener, base, headers = _opener(url)
     try:
         about = _get_json(opener, f"{base}/api", headers, timeout)
-        info["reachable"] = True
+        info.reachable = True
         if isinstance(about, dict) and about.get("version"):
-            info["version"] = str(about["version"])
-        info["streams"] = parse_streams(_get_json(opener, f"{base}/api/streams", headers, timeout))
+            info.version = str(about["version"])
+        info.streams = parse_streams(_get_json(opener, f"{base}/api/streams", headers, timeout))
     except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
-        info["error"] = f"go2rtc at {info['url']} {_describe(exc)}"
+        info.error = f"go2rtc at {info.url} {_describe(exc)}"
     return info

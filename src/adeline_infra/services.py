@@ -18,6 +18,7 @@ from .backends import Backend, resolve
 from .errors import ConfigError, InfraError
 
 if TYPE_CHECKING:
+    from .go2rtc import Go2rtcStatus
     from .settings import Settings
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_STOPPED = 0, 1, 3
@@ -156,52 +157,94 @@ def restart(
         return stopped, _up(settings, timeout, extras, backend, start)
 
 
-def status(settings: Settings, backend: Backend | None = None) -> tuple[dict[str, Any], int]:
-    """The broker's status as a JSON-able dict, and the exit code `services.status` uses."""
+@dataclass
+class BrokerStatus:
+    """What `services.status` found; `as_dict` is its `--json` document (keys pinned by tests),
+    `exit_code` the task's: 0 healthy, 1 running but not answering, 3 stopped."""
+
+    backend: str
+    backend_reason: str
+    running: bool
+    endpoint: str
+    websockets: str | None
+    local: str | None  # the plaintext loopback door beside TLS (MQTT_LOCAL_PORT)
+    bind_address: str | None  # what we bind; an external broker's is its own business
+    addresses: list[str]
+    warning: str | None
+    detail: dict[str, Any]
+    healthy: bool = False
+    version: str | None = None
+    uptime_s: int | None = None
+    problem: str | None = None  # why exit_code is not 0, in one line
+    go2rtc: Go2rtcStatus | None = None
+    exit_code: int = EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "backend": self.backend,
+            "backend_reason": self.backend_reason,
+            "running": self.running,
+            "healthy": self.healthy,
+            "endpoint": self.endpoint,
+            "websockets": self.websockets,
+            "local": self.local,
+            "bind_address": self.bind_address,
+            "addresses": self.addresses,
+            "warning": self.warning,
+            "version": self.version,
+            "uptime_s": self.uptime_s,
+            "detail": self.detail,
+            "problem": self.problem,
+        }
+        if self.go2rtc is not None:
+            info["go2rtc"] = self.go2rtc.as_dict()
+        return info
+
+
+def status(settings: Settings, backend: Backend | None = None) -> BrokerStatus:
+    """The broker's status (and go2rtc's, when it is configured)."""
     backend, reason = (backend, "given") if backend else resolve(settings)
-    info, code = _broker_status(settings, backend, reason)
+    info = _broker_status(settings, backend, reason)
     from . import go2rtc
 
     if go2rtc.configured(settings):
-        info["go2rtc"] = go2rtc.status(settings)
-    return info, code
+        info.go2rtc = go2rtc.status(settings)
+    return info
 
 
-def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[dict[str, Any], int]:
+def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerStatus:
     from .broker_config import bind_addresses
     from .settings import exposure_warning
 
     state = backend.state()
-    info: dict[str, Any] = {
-        "backend": backend.name,
-        "backend_reason": reason,
-        "running": state.running,
-        "healthy": False,
-        "endpoint": settings.endpoint,
-        "websockets": settings.websockets_url,
-        "local": f"mqtt://127.0.0.1:{settings.local_port}"
-        if settings.use_tls and settings.local_port and backend.managed
+    managed = backend.managed
+    info = BrokerStatus(
+        backend=backend.name,
+        backend_reason=reason,
+        running=state.running,
+        endpoint=settings.endpoint,
+        websockets=settings.websockets_url,
+        local=f"mqtt://127.0.0.1:{settings.local_port}"
+        if settings.use_tls and settings.local_port and managed
         else None,
-        # What we bind; an external broker's addresses are its own business.
-        "bind_address": settings.bind_address if backend.managed else None,
-        "addresses": list(bind_addresses(settings)) if backend.managed else [],
-        "warning": exposure_warning(settings) if backend.managed else None,
-        "version": None,
-        "uptime_s": None,
-        "detail": state.detail,
-        "problem": None,
-    }
+        bind_address=settings.bind_address if managed else None,
+        addresses=list(bind_addresses(settings)) if managed else [],
+        warning=exposure_warning(settings) if managed else None,
+        detail=state.detail,
+    )
     if not state.running:
-        info["problem"] = "the broker is not running: start it with `inv services.up`"
-        return info, EXIT_STOPPED
+        info.problem = "the broker is not running: start it with `inv services.up`"
+        info.exit_code = EXIT_STOPPED
+        return info
     if state.started_at:
-        info["uptime_s"] = max(0, round(time.time() - state.started_at))
+        info.uptime_s = max(0, round(time.time() - state.started_at))
     probe = mqtt.probe(settings)
-    info["healthy"] = probe.ok
+    info.healthy = probe.ok
     if not probe.ok:
-        info["problem"] = mqtt.describe_failure(settings, probe.reason)
-        info["version"] = backend.version()
-        return info, EXIT_UNHEALTHY
+        info.problem = mqtt.describe_failure(settings, probe.reason)
+        info.version = backend.version()
+        info.exit_code = EXIT_UNHEALTHY
+        return info
     try:
         sys_values = mqtt.retained(
             settings, ["$SYS/broker/version", "$SYS/broker/uptime"], purpose="status", timeout=1.0
@@ -209,13 +252,13 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> tuple[d
     except InfraError:
         sys_values = {}
     version = sys_values.get("$SYS/broker/version", b"").decode("utf-8", "replace")
-    info["version"] = version.removeprefix("mosquitto version ").strip() or backend.version()
+    info.version = version.removeprefix("mosquitto version ").strip() or backend.version()
     uptime = sys_values.get("$SYS/broker/uptime", b"").decode("utf-8", "replace").split(" ")[0]
     # The backend's start time when it has one: `$SYS/broker/uptime` is republished only every
     # sys_interval (10 s), so for a while after a start it still says 0.
-    if uptime.isdigit() and info["uptime_s"] is None:
-        info["uptime_s"] = int(uptime)
-    return info, EXIT_OK
+    if uptime.isdigit() and info.uptime_s is None:
+        info.uptime_s = int(uptime)
+    return info
 
 
 def logs(settings: Settings, *, tail: int, follow: bool) -> Iterator[str]:

@@ -95,7 +95,7 @@ def connack(
 
 def listening(s: Settings) -> set[tuple[str, int]]:
     """(address, port) of every socket the native broker listens on, as the OS sees it."""
-    pid = services.status(s)[0]["detail"]["pid"]
+    pid = services.status(s).detail["pid"]
     return {
         (c.laddr.ip, c.laddr.port)
         for c in psutil.Process(pid).net_connections("inet")
@@ -182,8 +182,8 @@ def test_secure_websockets_speak_tls_with_the_password(secure: dict[str, str]) -
         )
         # Plain ws:// no longer exists beside TLS: no CONNACK, whatever the password.
         assert connack(s, "127.0.0.1", s.ws_port, websockets=True, tls=False) != "ok"
-        status, _code = services.status(s)
-        assert status["websockets"] == f"wss://127.0.0.1:{s.ws_port}"
+        status = services.status(s)
+        assert status.websockets == f"wss://127.0.0.1:{s.ws_port}"
 
 
 def test_websockets_require_the_client_certificate_too(secure: dict[str, str]) -> None:
@@ -201,7 +201,7 @@ def test_websockets_require_the_client_certificate_too(secure: dict[str, str]) -
 def test_ws_port_zero_turns_websockets_off(env: dict[str, str]) -> None:
     with running_broker({**env, "MQTT_WS_PORT": "0"}) as s:
         assert {port for _ip, port in listening(s)} == {s.mqtt_port}
-        assert services.status(s)[0]["websockets"] is None
+        assert services.status(s).websockets is None
 
 
 # --- the loopback door --------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def test_docker_default_publishes_on_loopback_only(docker_surface: dict[str, str
     if "::1" in loopback:  # published on IPv6 loopback too, like the native broker
         assert connack(s, "::1", s.mqtt_port) == "ok"
         assert connack(s, "::1", s.ws_port, websockets=True) == "ok"
-    assert services.status(s)[0]["addresses"] == sorted(loopback)
+    assert services.status(s).addresses == sorted(loopback)
 
 
 @pytest.mark.docker
@@ -372,8 +372,7 @@ def test_docker_secure_recipe_wss_and_local_port(
 def test_docker_ws_port_zero_publishes_no_websockets(docker_surface: dict[str, str]) -> None:
     s = _docker_up({**docker_surface, "MQTT_WS_PORT": "0"})
     assert connack(s, "127.0.0.1", s.mqtt_port) == "ok"
-    detail = services.status(s)[0]
-    assert detail["websockets"] is None
+    assert services.status(s).websockets is None
     import subprocess
 
     ports = subprocess.run(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adeline_infra import addresses, certs, doctor, procs
+from adeline_infra import addresses, certs, doctor, procs, views
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends.base import BrokerState
 from adeline_infra.backends.native import NativeBackend
@@ -249,7 +249,7 @@ def test_go2rtc_row(tmp_path: Path) -> None:
 
 def test_render_escapes_markup(capsys: Any) -> None:
     report = doctor.Report([doctor.Check("x", doctor.FAIL, "[bold]not markup[/bold]", "[fix]")])
-    doctor.render(report)
+    views.doctor_report(report)
     out = capsys.readouterr().out
     assert "[bold]not markup[/bold]" in out and "[fix]" in out
 

@@ -84,27 +84,29 @@ def load(tmp_path: Path, **values: str) -> settings_mod.Settings:
 
 def test_reachable_reports_version_and_stream_counts(tmp_path: Path, api_url: str) -> None:
     info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=api_url))
-    assert info["configured"] is True
-    assert info["reachable"] is True
-    assert info["error"] is None
-    assert info["version"] == "1.9.4"
-    assert info["streams"] == [
+    assert info.configured is True
+    assert info.reachable is True
+    assert info.error is None
+    assert info.version == "1.9.4"
+    assert info.streams == [
         {"name": "busy", "producers": 0, "consumers": 0},
         {"name": "camera", "producers": 1, "consumers": 2},
         {"name": "idle", "producers": 1, "consumers": 0},
     ]
-    assert "secret" not in json.dumps(info)  # producer URLs (camera passwords) are never copied
+    assert "secret" not in json.dumps(
+        info.as_dict()
+    )  # producer URLs (camera passwords) are never copied
 
 
 def test_unreachable_is_one_line_not_an_exception(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=url), timeout=2)
-    assert info["reachable"] is False
-    assert info["version"] is None and info["streams"] == []
-    assert info["error"].startswith(f"go2rtc at {url} ")
-    assert "\n" not in info["error"]
+    assert info.reachable is False
+    assert info.version is None and info.streams == []
+    assert info.error.startswith(f"go2rtc at {url} ")
+    assert "\n" not in info.error
     # refused at once on Linux/macOS; Windows retries the SYN and may run out the timeout
-    assert "refused" in info["error"] or "in time" in info["error"]
+    assert "refused" in info.error or "in time" in info.error
 
 
 def test_basic_auth_from_the_url_and_never_shown(tmp_path: Path) -> None:
@@ -114,11 +116,11 @@ def test_basic_auth_from_the_url_and_never_shown(tmp_path: Path) -> None:
     with serve(Locked) as base:
         host = base.removeprefix("http://")
         denied = go2rtc.status(load(tmp_path, GO2RTC_API_URL=base))
-        assert denied["reachable"] is False and "401" in denied["error"]
+        assert denied.reachable is False and "401" in denied.error
         info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=f"http://admin:s3cr%3At%40@{host}"))
-        assert info["reachable"] is True, info["error"]
-        assert info["url"] == f"http://admin:***@{host}"
-        assert "s3cr" not in json.dumps(info)
+        assert info.reachable is True, info.error
+        assert info.url == f"http://admin:***@{host}"
+        assert "s3cr" not in json.dumps(info.as_dict())
 
 
 def test_something_else_on_the_port_is_reported(tmp_path: Path) -> None:
@@ -127,8 +129,8 @@ def test_something_else_on_the_port_is_reported(tmp_path: Path) -> None:
 
     with serve(NotGo2rtc) as base:
         info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=base))
-        assert info["reachable"] is False
-        assert "not JSON" in info["error"]
+        assert info.reachable is False
+        assert "not JSON" in info.error
 
 
 def test_configured_only_when_enabled_or_url_set(tmp_path: Path) -> None:

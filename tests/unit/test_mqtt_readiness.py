@@ -425,20 +425,20 @@ def test_up_external_broker_answering_is_not_ours_to_manage(tmp_path: Path) -> N
 
 def test_status_stopped_is_exit_3_saying_how_to_start(tmp_path: Path, closed_port: int) -> None:
     s = settings_for(tmp_path, closed_port)
-    info, code = services.status(s, backend=ScriptedBackend(s))
-    assert code == services.EXIT_STOPPED == 3
-    assert info["running"] is False and info["healthy"] is False
-    assert "inv services.up" in info["problem"]
+    info = services.status(s, backend=ScriptedBackend(s))
+    assert info.exit_code == services.EXIT_STOPPED == 3
+    assert info.running is False and info.healthy is False
+    assert "inv services.up" in info.problem
 
 
 def test_status_running_but_not_answering_is_exit_1(tmp_path: Path) -> None:
     with FakeBroker(then=connack(NOT_AUTHORIZED)) as broker:
         s = settings_for(tmp_path, broker.port)
-        info, code = services.status(s, backend=ScriptedBackend(s, running=True))
-    assert code == services.EXIT_UNHEALTHY == 1
-    assert info["running"] is True and info["healthy"] is False
-    assert info["problem"].startswith(f"MQTT broker at 127.0.0.1:{broker.port} refused")
-    assert info["version"] == "9.9.9-from-the-binary"  # from the backend, not MQTT
+        info = services.status(s, backend=ScriptedBackend(s, running=True))
+    assert info.exit_code == services.EXIT_UNHEALTHY == 1
+    assert info.running is True and info.healthy is False
+    assert info.problem.startswith(f"MQTT broker at 127.0.0.1:{broker.port} refused")
+    assert info.version == "9.9.9-from-the-binary"  # from the backend, not MQTT
 
 
 def test_status_healthy_reads_version_and_uptime_from_sys(tmp_path: Path) -> None:
@@ -449,10 +449,10 @@ def test_status_healthy_reads_version_and_uptime_from_sys(tmp_path: Path) -> Non
     with FakeBroker(retained=sys_topics) as broker:
         s = settings_for(tmp_path, broker.port)
         # no start time from the backend: the broker's own $SYS uptime is the figure
-        info, code = services.status(s, backend=ScriptedBackend(s, running=True))
-    assert code == services.EXIT_OK == 0
-    assert info["healthy"] is True and info["problem"] is None
-    assert (info["version"], info["uptime_s"]) == ("2.0.99", 4242)
+        info = services.status(s, backend=ScriptedBackend(s, running=True))
+    assert info.exit_code == services.EXIT_OK == 0
+    assert info.healthy is True and info.problem is None
+    assert (info.version, info.uptime_s) == ("2.0.99", 4242)
     assert set(broker.subscribed) >= set(sys_topics)
 
 
@@ -460,9 +460,9 @@ def test_status_healthy_without_sys_topics_falls_back_to_the_backend(tmp_path: P
     with FakeBroker() as broker:  # answers SUBSCRIBE, has no $SYS tree
         s = settings_for(tmp_path, broker.port)
         backend = ScriptedBackend(s, running=True, started_at=time.time() - 60)
-        info, code = services.status(s, backend=backend)
-    assert code == 0 and info["version"] == "9.9.9-from-the-binary"
-    assert 59 <= info["uptime_s"] <= 3600  # from the backend's start time
+        info = services.status(s, backend=backend)
+    assert info.exit_code == 0 and info.version == "9.9.9-from-the-binary"
+    assert 59 <= info.uptime_s <= 3600  # from the backend's start time
 
 
 def test_retained_returns_what_the_broker_holds(tmp_path: Path) -> None:
