@@ -36,7 +36,7 @@ def status(
     elif watch:
         monitor.watch(s, interval=interval, as_json=json)
     elif json:
-        console.print_json(monitor.snapshot(s))
+        console.print_json(monitor.snapshot(s).as_dict())
     else:
         monitor.show(monitor.status_view(monitor.snapshot(s)))
 

@@ -104,48 +104,77 @@ def _parse_time(value: Any) -> datetime | None:
 _STATUS_KEYS = ("status", "timestamp", "client_id")
 
 
-def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> dict[str, Any]:
-    """The pipeline part of a snapshot from the retained status payload (None: never published).
+@dataclass
+class PipelineInfo:
+    """The pipeline's status, read from its retained status payload.
 
     A status is `{"status": "running", "timestamp", "client_id"}`; anything else in a JSON
     object - such as the health report the pipeline publishes as its status after `health` - is
     a structured status: its other members are in `fields` (None for a plain status).
+    `problem` says why there is no status to show.
     """
-    info: dict[str, Any] = {
-        "status": None,
-        "timestamp": None,
-        "client_id": None,
-        "age_s": None,
-        "fields": None,
-        "problem": None,
-    }
+
+    status: str | None = None
+    timestamp: Any = None
+    client_id: Any = None
+    age_s: float | None = None
+    fields: dict[str, Any] | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "timestamp": self.timestamp,
+            "client_id": self.client_id,
+            "age_s": self.age_s,
+            "fields": self.fields,
+            "problem": self.problem,
+        }
+
+
+@dataclass
+class Snapshot:
+    """One look at the broker (`$SYS` figures by name, None where it does not say) and the
+    pipeline's status on `topic`. `as_dict` is `monitor.status --json`."""
+
+    broker: dict[str, Any]
+    topic: str
+    pipeline: PipelineInfo
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"broker": self.broker, "pipeline": {"topic": self.topic, **self.pipeline.as_dict()}}
+
+
+def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> PipelineInfo:
+    """The pipeline's status from its retained status payload (None: never published)."""
+    info = PipelineInfo()
     if payload is None:
-        info["problem"] = "no status published (has the pipeline ever run on this broker?)"
+        info.problem = "no status published (has the pipeline ever run on this broker?)"
         return info
     if payloads.too_big(payload):
-        info["problem"] = (
+        info.problem = (
             f"the retained status is {len(payload)} bytes, far more than a status: "
             f"{_preview(payload)}"
         )
         return info
     data = payloads.load(payload)
     if not isinstance(data, dict):
-        info["problem"] = f"the retained status is not a JSON object: {_preview(payload)}"
+        info.problem = f"the retained status is not a JSON object: {_preview(payload)}"
         return info
     status = data.get("status")
-    info["status"] = status if isinstance(status, str) else None
-    info["timestamp"] = data.get("timestamp")
-    info["client_id"] = data.get("client_id")
+    info.status = status if isinstance(status, str) else None
+    info.timestamp = data.get("timestamp")
+    info.client_id = data.get("client_id")
     stamp = _parse_time(data.get("timestamp"))
     if stamp is not None:
         now = now or datetime.now(timezone.utc)
-        info["age_s"] = round(max((now - stamp).total_seconds(), 0.0), 1)
+        info.age_s = round(max((now - stamp).total_seconds(), 0.0), 1)
     fields = {k: v for k, v in data.items() if k not in _STATUS_KEYS}
     if isinstance(status, dict):  # {"status": {...}}: the document is the status
         fields = {**status, **fields}
-    info["fields"] = fields or None
-    if info["status"] is None and not fields:
-        info["problem"] = f"the retained status has no 'status' field: {_preview(payload)}"
+    info.fields = fields or None
+    if info.status is None and not fields:
+        info.problem = f"the retained status has no 'status' field: {_preview(payload)}"
     return info
 
 
@@ -182,16 +211,16 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_FIELD_CHARS else text[: MAX_FIELD_CHARS - 3] + "..."
 
 
-def status_line(info: Mapping[str, Any]) -> str:
+def status_line(info: PipelineInfo) -> str:
     """One line for a status (`--follow`): the status, or the fields of a structured one."""
     parts = []
-    if info["status"] is not None:
-        parts.append(str(info["status"]))
-    if info["fields"]:
-        parts.append(", ".join(f"{k}={v}" for k, v in flat_fields(info["fields"])))
+    if info.status is not None:
+        parts.append(str(info.status))
+    if info.fields:
+        parts.append(", ".join(f"{k}={v}" for k, v in flat_fields(info.fields)))
     if not parts:
-        parts.append(info["problem"] or "unknown")
-    extra = [str(info[k]) for k in ("timestamp", "client_id") if info[k]]
+        parts.append(info.problem or "unknown")
+    extra = [str(v) for v in (info.timestamp, info.client_id) if v]
     line = " ".join(parts) + (f"  ({', '.join(extra)})" if extra else "")
     return line.replace("\n", " ").replace("\r", " ")
 
@@ -201,16 +230,14 @@ def _preview(payload: bytes, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def snapshot(settings: Settings) -> dict[str, Any]:
-    """`{"broker": {...}, "pipeline": {...}}` now. BrokerUnavailable when down or refused."""
+def snapshot(settings: Settings) -> Snapshot:
+    """The broker and the pipeline now. BrokerUnavailable when down or refused."""
     values = mqtt.retained(settings, [SYS_FILTER, settings.topic_status], purpose="monitor")
-    return {
-        "broker": {"endpoint": settings.endpoint, **broker_info(values)},
-        "pipeline": {
-            "topic": settings.topic_status,
-            **pipeline_info(values.get(settings.topic_status)),
-        },
-    }
+    return Snapshot(
+        broker={"endpoint": settings.endpoint, **broker_info(values)},
+        topic=settings.topic_status,
+        pipeline=pipeline_info(values.get(settings.topic_status)),
+    )
 
 
 def sys_tree(settings: Settings) -> dict[str, str]:
@@ -272,7 +299,7 @@ class Watcher:
         with self._lock:
             return dict(self.values)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         values = self.current()
         broker = {
             "endpoint": self.settings.endpoint,
@@ -283,10 +310,7 @@ class Watcher:
         if broker["uptime_s"] is not None and uptime_at is not None:
             broker["uptime_s"] += int(time.monotonic() - uptime_at)
         status = values.get(self.settings.topic_status)
-        return {
-            "broker": broker,
-            "pipeline": {"topic": self.settings.topic_status, **pipeline_info(status)},
-        }
+        return Snapshot(broker, self.settings.topic_status, pipeline_info(status))
 
     def sys_tree(self) -> dict[str, str]:
         values = self.current()
@@ -301,11 +325,11 @@ def _show(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def status_rows(snap: Mapping[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def status_rows(snap: Snapshot) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(broker rows, pipeline rows) of the status view, as text."""
     from .console import duration
 
-    b, p = snap["broker"], snap["pipeline"]
+    b, p = snap.broker, snap.pipeline
     broker = [
         ("endpoint", b["endpoint"]),
         ("reachable", "yes" if b["reachable"] else "NO (reconnecting)"),
@@ -324,26 +348,26 @@ def status_rows(snap: Mapping[str, Any]) -> tuple[list[tuple[str, str]], list[tu
         ("retained messages", _show(b["retained_messages"])),
         ("subscriptions", _show(b["subscriptions"])),
     ]
-    if p["status"] is None and p.get("fields"):
+    if p.status is None and p.fields:
         pipeline = [("status", "(a structured status: the fields below)")]
-        if p["timestamp"] or p["client_id"]:
-            pipeline.append(("since", _show(p["timestamp"])))
-            pipeline.append(("client id", _show(p["client_id"])))
-    elif p["status"] is None:
-        pipeline = [("status", p["problem"] or "unknown")]
+        if p.timestamp or p.client_id:
+            pipeline.append(("since", _show(p.timestamp)))
+            pipeline.append(("client id", _show(p.client_id)))
+    elif p.status is None:
+        pipeline = [("status", p.problem or "unknown")]
     else:
-        age = "" if p["age_s"] is None else f" ({duration(p['age_s'])} ago)"
+        age = "" if p.age_s is None else f" ({duration(p.age_s)} ago)"
         pipeline = [
-            ("status", p["status"]),
-            ("since", f"{_show(p['timestamp'])}{age}"),
-            ("client id", _show(p["client_id"])),
+            ("status", p.status),
+            ("since", f"{_show(p.timestamp)}{age}"),
+            ("client id", _show(p.client_id)),
         ]
-    pipeline += flat_fields(p.get("fields"))
-    pipeline.append(("topic", p["topic"]))
+    pipeline += flat_fields(p.fields)
+    pipeline.append(("topic", snap.topic))
     return broker, pipeline
 
 
-def status_view(snap: Mapping[str, Any]) -> Any:
+def status_view(snap: Snapshot) -> Any:
     """The rich renderable of `monitor.status` (two key/value tables)."""
     from rich.console import Group
     from rich.table import Table
@@ -389,11 +413,13 @@ def watch(
     watcher = Watcher(settings)
 
     def data() -> Any:
-        return watcher.sys_tree() if broker_tree else watcher.snapshot()
+        return watcher.sys_tree() if broker_tree else watcher.snapshot().as_dict()
 
     def view() -> Any:
         title = f"$SYS of {settings.endpoint}  (Ctrl+C to stop)"
-        return sys_view(watcher.sys_tree(), title) if broker_tree else status_view(data())
+        return (
+            sys_view(watcher.sys_tree(), title) if broker_tree else status_view(watcher.snapshot())
+        )
 
     if as_json:
 
@@ -477,7 +503,12 @@ def follow(
                     info = pipeline_info(payload)
                     if as_json:
                         stamp = datetime.now(timezone.utc).isoformat()
-                        doc = {"received_at": stamp, "retained": retained, "topic": topic, **info}
+                        doc = {
+                            "received_at": stamp,
+                            "retained": retained,
+                            "topic": topic,
+                            **info.as_dict(),
+                        }
                         emit(json.dumps(doc, default=str))
                     else:
                         clock = datetime.now().strftime("%H:%M:%S")

@@ -107,10 +107,10 @@ def control_result(result: SendResult) -> None:
         import json
 
         info = monitor.pipeline_info(json.dumps(result.status).encode())
-        if info["fields"]:  # a structured status, e.g. the health report
-            word = f" {info['status']}" if info["status"] else ""
+        if info.fields:  # a structured status, e.g. the health report
+            word = f" {info.status}" if info.status else ""
             console.out(f"pipeline status{word}, as fields:")
-            for key, value in monitor.flat_fields(info["fields"]):
+            for key, value in monitor.flat_fields(info.fields):
                 console.out(f"  {key}: {value}")
         else:
             console.out(f"pipeline status: {monitor.status_line(info)}")

@@ -61,7 +61,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
 
 def test_status_without_a_retained_status(native_broker: Settings, env: dict[str, str]) -> None:
     snap = monitor.snapshot(native_broker)
-    assert snap["pipeline"]["status"] is None
+    assert snap.pipeline.status is None
 
     result = inv_here("monitor.status", "--json", env=env)
     assert result.returncode == 0, result.stderr
@@ -86,7 +86,7 @@ def test_status_with_a_retained_status(
 ) -> None:
     pipeline.publish_status("running")
     snap = monitor.snapshot(native_broker)
-    assert snap["pipeline"]["status"] == "running"
+    assert snap.pipeline.status == "running"
 
     result = inv_here("monitor.status", "--json", env=env)
     assert result.returncode == 0, result.stderr

@@ -41,7 +41,7 @@ def test_broker_info_parses_sys_values_and_tolerates_missing_ones() -> None:
 
 def test_pipeline_info_none_when_never_published() -> None:
     info = monitor.pipeline_info(None)
-    assert info["status"] is None and "no status published" in info["problem"]
+    assert info.status is None and "no status published" in info.problem
 
 
 @pytest.mark.parametrize("stamp", ["2025-01-01T11:59:30Z", "2025-01-01T11:59:30+00:00"])
@@ -49,19 +49,19 @@ def test_pipeline_info_age_from_iso_timestamps(stamp: str) -> None:
     now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
     payload = json.dumps({"status": "paused", "timestamp": stamp, "client_id": "x"}).encode()
     info = monitor.pipeline_info(payload, now=now)
-    assert (info["status"], info["client_id"], info["age_s"]) == ("paused", "x", 30.0)
+    assert (info.status, info.client_id, info.age_s) == ("paused", "x", 30.0)
 
 
 def test_pipeline_info_naive_timestamp_is_local_time() -> None:
     stamp = (datetime.now() - timedelta(seconds=5)).isoformat()
     info = monitor.pipeline_info(json.dumps({"status": "running", "timestamp": stamp}).encode())
-    assert 4 <= info["age_s"] <= 60
+    assert 4 <= info.age_s <= 60
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"[1, 2]", b"{}", b'{"status": 3}'])
 def test_pipeline_info_malformed_status_is_reported_not_raised(payload: bytes) -> None:
     info = monitor.pipeline_info(payload)
-    assert info["status"] is None and info["problem"]
+    assert info.status is None and info.problem
 
 
 def test_format_detections_tolerates_odd_fields() -> None:

@@ -230,15 +230,15 @@ def test_structured_status_is_fields() -> None:
         {"healthy": False, "timestamp": "2026-01-01T00:00:00", "checks": {"mqtt": "ok"}}
     ).encode()
     info = monitor.pipeline_info(payload)
-    assert info["status"] is None and info["problem"] is None
-    assert info["fields"] == {"healthy": False, "checks": {"mqtt": "ok"}}
-    assert monitor.flat_fields(info["fields"]) == [("healthy", "false"), ("checks.mqtt", "ok")]
+    assert info.status is None and info.problem is None
+    assert info.fields == {"healthy": False, "checks": {"mqtt": "ok"}}
+    assert monitor.flat_fields(info.fields) == [("healthy", "false"), ("checks.mqtt", "ok")]
     line = monitor.status_line(info)
     assert "healthy=false" in line and "checks.mqtt=ok" in line
     nested = monitor.pipeline_info(b'{"status": {"ok": true}}')
-    assert nested["fields"] == {"ok": True} and nested["problem"] is None
+    assert nested.fields == {"ok": True} and nested.problem is None
     plain = monitor.pipeline_info(b'{"status": "running", "client_id": "x"}')
-    assert plain["fields"] is None
+    assert plain.fields is None
     evil = monitor.pipeline_info(b'{"status": "a\\nb", "note": "[bold]x\\r"}')
     assert "\n" not in monitor.status_line(evil) and "\r" not in monitor.status_line(evil)
 
