@@ -252,3 +252,41 @@ class Lines:
         while self.next(max(deadline - time.monotonic(), 0.001)) is not None:
             pass
         return "".join(self.seen)
+
+
+def wait_for_line(stream: IO[str] | None, text: str, timeout: float = 20) -> list[str]:
+    """Read `stream` (a child's pipe) until a line containing `text`, within `timeout` s, and
+    stop reading there, so `communicate()` still gets the rest. The lines read, that one last.
+
+    For "the task is ready" (`monitor.data` says "listening to"); use `Lines` to read on."""
+    assert stream is not None, "start the process with stdout/stderr=PIPE"
+    seen: list[str] = []
+    found = threading.Event()
+
+    def reader() -> None:
+        for line in stream:
+            seen.append(line)
+            if text in line:
+                found.set()
+                return
+
+    threading.Thread(target=reader, daemon=True).start()
+    assert found.wait(timeout), f"{text!r} never appeared within {timeout:g} s: {seen}"
+    return seen
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], *words: str, code: int | None = 1
+) -> str:
+    """An expected failure as users see it: exit `code` (any failure with None), no traceback,
+    exactly one line on stderr, holding each of `words`. Returns that line."""
+    if code is None:
+        assert result.returncode != 0, (result.stdout, result.stderr)
+    else:
+        assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]

@@ -32,7 +32,15 @@ from adeline_infra import mqtt
 
 from ..conftest import settings_from
 from ..docker_helpers import IMAGE, docker_env, remove_project
-from ..helpers import ROOT, base_env, free_port, inv, inv_background, inv_here
+from ..helpers import (
+    ROOT,
+    assert_one_line_error,
+    base_env,
+    free_port,
+    inv,
+    inv_background,
+    inv_here,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -222,9 +230,7 @@ def test_busy_port_is_one_clear_line(denv: dict[str, str]) -> None:
         holder.bind(("", int(denv["MQTT_BROKER_PORT"])))
         holder.listen(1)
         result = inv("services.up", env=denv)
-    assert result.returncode == 1
-    assert f"port {denv['MQTT_BROKER_PORT']} is already in use" in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert_one_line_error(result, f"port {denv['MQTT_BROKER_PORT']} is already in use")
 
 
 def test_with_go2rtc_starts_the_profile_and_down_removes_it(
@@ -264,10 +270,7 @@ def test_engine_down_is_one_line_naming_docker(tmp_path: Path, where: str) -> No
     env = base_env(tmp_path, BROKER_BACKEND="docker", DOCKER_HOST=host)
     for task in ("services.up", "services.status", "services.down"):
         result = inv(task, env=env)
-        assert result.returncode == 1, (task, result.stdout, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert "Docker engine" in lines[0] and host in lines[0]
+        assert_one_line_error(result, "Docker engine", host)
 
 
 # The compose-file validity tests, under Compose v2 and v1: test_docker_compose_versions.py

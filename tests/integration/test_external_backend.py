@@ -18,10 +18,9 @@ from adeline_infra import mqtt
 from adeline_infra.backends import native
 
 from ..conftest import settings_from
-from ..helpers import base_env, inv, inv_background, inv_here
+from ..helpers import assert_one_line_error, base_env, inv, inv_background, inv_here, wait_for_line
 from .secure_setup import prepare
 from .standin import StandInPipeline, detection_payload
-from .test_monitor_control import wait_listening
 
 pytestmark = pytest.mark.integration
 
@@ -126,9 +125,7 @@ def test_up_waits_for_it_down_and_clean_refuse(
 
     for args in (("services.down",), ("services.clean", "--yes"), ("services.restart",)):
         refused = inv(*args, env=xenv)
-        assert refused.returncode == 2, (args, refused.stderr)
-        lines = refused.stderr.strip().splitlines()
-        assert len(lines) == 1 and "not run by this project" in lines[0], refused.stderr
+        assert_one_line_error(refused, "not run by this project", code=2)
     assert broker.poll() is None  # still running
     assert mqtt.probe(settings_from(xenv)).ok
 
@@ -158,7 +155,7 @@ def test_monitor_control_and_doctor_work_against_it(
         assert data["pipeline"]["status"] == "paused"
 
         proc = inv_background("monitor.data", "--json", "--count", "2", env=xenv)
-        wait_listening(proc)
+        wait_for_line(proc.stderr, "listening to")
         for i in range(2):
             pipeline.publish(s.topic_detections, detection_payload(i))
         out, err = proc.communicate(timeout=20)
@@ -176,6 +173,4 @@ def test_monitor_control_and_doctor_work_against_it(
 
 def test_up_against_nothing_fails_in_one_line(xenv: dict[str, str]) -> None:
     result = inv("services.up", "--timeout", "0.5", env=xenv)
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "(external) did not answer" in lines[0], result.stderr
+    assert_one_line_error(result, "(external) did not answer")

@@ -4,15 +4,13 @@ carries a terminal control sequence (ESC rewrites the screen or the window title
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from adeline_infra.settings import Settings
 
-from ..helpers import Lines, interrupt, inv_background, inv_here
+from ..helpers import Lines, interrupt, inv_background, inv_here, wait_for_line
 from .standin import StandInPipeline
 
 pytestmark = pytest.mark.integration
@@ -24,21 +22,6 @@ CLEAR_AND_TITLE = "\x1b[2J\x1b]0;PWNED\x07"
 def pipeline(native_broker: Settings) -> Iterator[StandInPipeline]:
     with StandInPipeline(native_broker) as p:
         yield p
-
-
-def listening(proc: subprocess.Popen[str], timeout: float = 20) -> None:
-    """Wait (bounded) until the monitor says it listens."""
-    seen = threading.Event()
-
-    def reader() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if "listening to" in line:
-                seen.set()
-                return
-
-    threading.Thread(target=reader, daemon=True).start()
-    assert seen.wait(timeout), "monitor.data never started listening"
 
 
 def test_a_status_with_escape_sequences_is_shown_escaped(
@@ -57,7 +40,7 @@ def test_detections_with_escape_sequences_are_shown_escaped(
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
     proc = inv_background("monitor.data", "--count", "2", env=env)
-    listening(proc)
+    wait_for_line(proc.stderr, "listening to")
     topic = native_broker.topic_detections
     bad_class = {"detections": [{"class": f"cat{CLEAR_AND_TITLE}", "confidence": 0.9}]}
     pipeline.publish(topic, json.dumps(bad_class).encode())
@@ -76,7 +59,7 @@ def test_deep_and_huge_detections_are_counted_malformed_and_later_ones_still_see
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
     proc = inv_background("monitor.data", "--count", "4", env=env)
-    listening(proc)
+    wait_for_line(proc.stderr, "listening to")
     topic = native_broker.topic_detections
     pipeline.publish(topic, DEEP)
     pipeline.publish(topic, b'{"detections": ' + b"[" * 100 + b"]" * 100 + b"}")

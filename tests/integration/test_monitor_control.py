@@ -7,8 +7,6 @@ and records the commands it receives.
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from adeline_infra import commands, monitor
 from adeline_infra.settings import Settings
 
-from ..helpers import inv, inv_background, inv_here
+from ..helpers import assert_one_line_error, inv, inv_background, inv_here, wait_for_line
 from .standin import StandInPipeline, detection_payload
 
 pytestmark = pytest.mark.integration
@@ -27,33 +25,6 @@ pytestmark = pytest.mark.integration
 def pipeline(native_broker: Settings) -> Iterator[StandInPipeline]:
     with StandInPipeline(native_broker) as p:
         yield p
-
-
-def wait_listening(proc: subprocess.Popen[str], timeout: float = 20) -> list[str]:
-    """Read stderr until monitor.data says its subscription is acknowledged."""
-    seen: list[str] = []
-    done = threading.Event()
-
-    def reader() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            seen.append(line)
-            if "listening to" in line:
-                done.set()
-                return
-
-    threading.Thread(target=reader, daemon=True).start()
-    assert done.wait(timeout), f"monitor.data never subscribed: {seen}"
-    return seen
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 # --- monitor.status ------------------------------------------------------------------------
@@ -115,7 +86,7 @@ def test_data_json_prints_payloads_untouched(
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
     proc = inv_background("monitor.data", "--json", "--count", "3", env=env)
-    wait_listening(proc)
+    wait_for_line(proc.stderr, "listening to")
     sent = [detection_payload(i) for i in range(3)]
     for payload in sent:
         pipeline.publish(native_broker.topic_detections, payload, qos=0)
@@ -129,7 +100,7 @@ def test_data_readable_lines_malformed_and_totals(
     pipeline: StandInPipeline, native_broker: Settings, env: dict[str, str]
 ) -> None:
     proc = inv_background("monitor.data", "--count", "4", "--verbose", "--metrics", env=env)
-    wait_listening(proc)
+    wait_for_line(proc.stderr, "listening to")
     topic = native_broker.topic_detections
     pipeline.publish(topic, detection_payload(7))
     pipeline.publish(topic, b"{not json")
@@ -160,7 +131,7 @@ def test_two_monitors_at_once_both_receive(
 ) -> None:
     procs = [inv_background("monitor.data", "--json", "--count", "2", env=env) for _ in range(2)]
     for proc in procs:
-        wait_listening(proc)
+        wait_for_line(proc.stderr, "listening to")
     for i in range(2):
         pipeline.publish(native_broker.topic_detections, detection_payload(i))
     for proc in procs:

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from ..conftest import running_broker, settings_from
-from ..helpers import inv, inv_background, inv_here
+from ..helpers import assert_one_line_error, inv, inv_background, inv_here, wait_for_line
 from . import secure_setup
 from .standin import StandInPipeline, detection_payload
-from .test_monitor_control import assert_one_line_error, wait_listening
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +35,7 @@ def test_status_data_and_control_with_auth_and_tls(secure_env: dict[str, str]) -
         assert data["pipeline"]["status"] == "running"
 
         proc = inv_background("monitor.data", "--json", "--count", "1", env=secure_env)
-        wait_listening(proc)
+        wait_for_line(proc.stderr, "listening to")
         pipeline.publish(s.topic_detections, detection_payload(1))
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err

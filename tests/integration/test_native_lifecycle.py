@@ -13,7 +13,7 @@ import pytest
 from adeline_infra import mqtt
 
 from ..conftest import settings_from
-from ..helpers import inv, inv_here, running_task
+from ..helpers import assert_one_line_error, inv, inv_here, running_task
 
 pytestmark = pytest.mark.integration
 
@@ -98,9 +98,7 @@ def test_busy_port_gives_one_clear_line(env: dict[str, str]) -> None:
         squatter.bind(("", port))
         squatter.listen()
         result = inv("services.up", env=env)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    lines = [assert_one_line_error(result)]
     assert f"port {port} is already in use" in lines[0]
     assert "MQTT_BROKER_PORT" in lines[0]
     assert "Traceback" not in result.stderr
@@ -126,9 +124,7 @@ def test_bad_env_file_value_exits_2_naming_the_variable(
     # the command line (a new process: one line, exit 2), then the same check in-process
     for run, task in ((inv, "services.up"), (inv_here, "services.status")):
         result = run(task, env=env)
-        assert result.returncode == 2, (task, result.stdout, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and variable in lines[0], result.stderr
+        assert_one_line_error(result, variable, code=2)
         assert "Traceback" not in result.stderr
 
 

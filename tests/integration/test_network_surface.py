@@ -24,7 +24,7 @@ from adeline_infra import broker_config, services
 from adeline_infra.settings import Settings
 
 from ..conftest import running_broker, settings_from
-from ..helpers import base_env, free_port, inv, inv_here
+from ..helpers import assert_one_line_error, base_env, free_port, inv, inv_here
 from .secure_setup import prepare
 
 pytestmark = pytest.mark.integration
@@ -146,9 +146,7 @@ def test_bind_all_with_password_answers_beyond_loopback(passworded: dict[str, st
 def test_anonymous_beyond_loopback_is_refused_unless_accepted(env: dict[str, str]) -> None:
     exposed = {**env, "MQTT_BIND_ADDRESS": "0.0.0.0"}
     result = inv("services.up", env=exposed)
-    assert result.returncode == 2, result.stderr
-    line = result.stderr.strip()
-    assert len(line.splitlines()) == 1
+    line = assert_one_line_error(result, code=2)
     assert "MQTT_BIND_ADDRESS" in line and "MQTT_ALLOW_ANONYMOUS" in line
     assert "MQTT_EXPOSE_ANONYMOUS" in line
     assert not (Path(env["ADELINE_STATE_DIR"]) / "native" / "broker.json").exists()
@@ -241,9 +239,7 @@ def test_a_newline_in_a_path_setting_starts_nothing(
     hostile = {**env, var: str(tmp_path / "x") + INJECTION}
     before = {p for p in tmp_path.rglob("*")}
     result = inv("services.up", env=hostile)
-    assert result.returncode == 2
-    line = result.stderr.strip()
-    assert len(line.splitlines()) == 1 and var in line and "control character" in line
+    assert_one_line_error(result, var, "control character", code=2)
     assert {p for p in tmp_path.rglob("*")} == before  # no file written
     assert connack(settings_from(env), "127.0.0.1", int(env["MQTT_BROKER_PORT"])).startswith(
         "no answer"

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
-import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,16 @@ import pytest
 from adeline_infra.settings import Settings
 
 from ..conftest import running_broker, settings_from
-from ..helpers import base_env, free_port, inv, inv_background, inv_here
+from ..helpers import (
+    Lines,
+    assert_one_line_error,
+    base_env,
+    free_port,
+    inv,
+    inv_background,
+    inv_here,
+    wait_for_line,
+)
 from .standin import ConfiguredPipeline, detection_payload
 
 pytestmark = pytest.mark.integration
@@ -99,7 +105,7 @@ def test_pause_wait_status_data_and_metrics_reach_the_pipeline(
     assert seen["client_id"] == "inference_control"
 
     proc = inv_background("monitor.data", "--json", "--count", "3", env=cenv)
-    _wait_for_stderr(proc, "listening to")
+    wait_for_line(proc.stderr, "listening to")
     sent = [detection_payload(i) for i in range(3)]
     for payload in sent:
         pipeline.publish(TOPICS["data"], payload, qos=0)
@@ -140,9 +146,7 @@ def test_wait_for_a_command_without_a_known_answer_is_refused_at_once(
     pipeline: ConfiguredPipeline, cenv: dict[str, str]
 ) -> None:
     refused = inv("control.send", "toggle_crop", "--wait", env=cenv)
-    assert refused.returncode == 2, refused.stderr
-    lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot wait for 'toggle_crop'" in lines[0], refused.stderr
+    assert_one_line_error(refused, "cannot wait for 'toggle_crop'", code=2)
     for task, command in (
         ("control.toggle-crop", "toggle_crop"),
         ("control.stabilization-stats", "stabilization_stats"),
@@ -158,13 +162,13 @@ def test_status_follow_prints_every_change(
 ) -> None:
     pipeline.publish_status("running")
     proc = inv_background("monitor.status", "--follow", "--json", env=cenv)
-    lines = _lines(proc)
+    lines = Lines(proc.stdout)
     try:
-        first = json.loads(lines.get(timeout=20))
+        first = json.loads(lines.next(20) or "null")
         assert (first["status"], first["retained"]) == ("running", True)
         for status in ("paused", "running", "stopped"):  # quicker than any redraw interval
             pipeline.publish_status(status)
-        seen = [json.loads(lines.get(timeout=20)) for _ in range(3)]
+        seen = [json.loads(lines.next(20) or "null") for _ in range(3)]
         assert [s["status"] for s in seen] == ["paused", "running", "stopped"]
         assert all(s["retained"] is False for s in seen)
         assert all(s["topic"] == TOPICS["control_status"] for s in seen)
@@ -205,17 +209,14 @@ def test_env_file_disagreeing_with_the_config_fails_doctor(
         inv_here("services.down", env=cenv)
 
     run = inv("pipeline.run", env=cenv)
-    assert run.returncode == 2, run.stderr
-    assert "TOPIC_STATUS" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert_one_line_error(run, "TOPIC_STATUS", code=2)
 
 
 def test_malformed_config_is_one_line_exit_2(cenv: dict[str, str]) -> None:
     path = Path(cenv["PIPELINE_CONFIG"])
     path.write_text("mqtt:\n  broker:\n    host: [127.0.0.1\n  topics: {}\n", encoding="utf-8")
     result = inv("monitor.status", env=cenv)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr
+    lines = [assert_one_line_error(result, code=2)]
     assert "config.yaml line" in lines[0] and "not valid YAML" in lines[0]
 
 
@@ -255,33 +256,3 @@ def test_pipeline_run_hands_settings_over(
         "MQTT_BROKER_PORT": str(s.mqtt_port),
         "TOPIC_STATUS": TOPICS["control_status"],
     }
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
-    """stdout lines of `proc` in a queue (read with a timeout, never blocking the test)."""
-    out: queue.Queue[str] = queue.Queue()
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.put(line)
-
-    threading.Thread(target=reader, daemon=True).start()
-    return out
-
-
-def _wait_for_stderr(proc: subprocess.Popen[str], text: str, timeout: float = 20) -> None:
-    found = threading.Event()
-
-    def reader() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if text in line:
-                found.set()
-                return
-
-    threading.Thread(target=reader, daemon=True).start()
-    assert found.wait(timeout), f"{text!r} never appeared on stderr"

@@ -26,7 +26,7 @@ from adeline_infra.settings import Settings
 
 from ..conftest import settings_from
 from ..docker_helpers import docker_env, remove_project
-from ..helpers import ROOT, base_env, inv, inv_here
+from ..helpers import ROOT, assert_one_line_error, base_env, inv, inv_here
 from ..tls_helpers import python313, strict_client
 
 pytestmark = pytest.mark.integration
@@ -285,9 +285,7 @@ def test_docker_healthcheck_under_auth_and_tls_never_holds_the_password(
 
 def test_up_refuses_what_the_settings_ask_for_but_is_missing(secure_env: dict[str, str]) -> None:
     no_passwd = inv("services.up", env=secure_env)  # the command line: one line, exit 2
-    assert no_passwd.returncode == 2
-    assert "inv auth.add-user" in no_passwd.stderr
-    assert len(no_passwd.stderr.strip().splitlines()) == 1
+    assert_one_line_error(no_passwd, "inv auth.add-user", code=2)
 
     added = inv_here(
         "auth.add-user", "erin", "--password-stdin", env=secure_env, input="erin-pass\n"

@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from adeline_infra import certs
 from adeline_infra.errors import ConfigError
 
-from ..helpers import ROOT
+from ..helpers import ROOT, assert_one_line_error
 from ..tls_helpers import python313, strict_client
 
 SCRIPT = ROOT / "scripts" / "gen_certs.py"
@@ -269,8 +269,7 @@ def test_script_creates_reuses_and_refuses(tmp_path: Path) -> None:
     assert run_script("--out", str(out), "--client", "phone").returncode == 0
     assert (out / "server.crt").read_bytes() == server
     bad = run_script("--out", str(out), "--key-type", "rsa")
-    assert bad.returncode == 2
-    assert "--force" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert_one_line_error(bad, "--force", code=2)
     assert run_script("--out", str(out), "--hosts", "bad host").returncode == 2
     assert run_script("--out", str(out), "--days", "0").returncode == 2
     assert run_script("--hosts", "x").returncode == 2  # --out missing: usage error

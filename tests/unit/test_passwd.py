@@ -15,7 +15,7 @@ import pytest
 from adeline_infra import passwd
 from adeline_infra.errors import ConfigError, InfraError
 
-from ..helpers import ROOT
+from ..helpers import ROOT, assert_one_line_error
 
 # Written by the real `mosquitto_passwd` 2.0.11 for alice / "secret1".
 MOSQUITTO_LINE = (
@@ -234,9 +234,7 @@ def test_script_errors_are_one_line_with_exit_code(
     path = tmp_path / "passwd"
     path.write_text(MOSQUITTO_LINE + "\n", encoding="utf-8")
     result = run_script(*(a.format(f=path) for a in args), input=stdin)
-    assert result.returncode == code
-    assert text in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert_one_line_error(result, text, code=code)
     assert "Traceback" not in result.stderr
     assert path.read_text(encoding="utf-8") == MOSQUITTO_LINE + "\n"  # untouched on failure
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ..helpers import ROOT, base_env, inv, inv_here
+from ..helpers import ROOT, assert_one_line_error, base_env, inv, inv_here
 
 HEAVY = ("paho", "docker", "rich", "cryptography", "dotenv", "psutil")
 # The library modules the task layer may import at start-up: stdlib only, plain data.
@@ -60,8 +60,7 @@ def test_every_task_and_option_has_help() -> None:
 )
 def test_usage_errors_exit_2_in_one_line(tmp_path, argv) -> None:  # type: ignore[no-untyped-def]
     result = inv(*argv, env=base_env(tmp_path))
-    assert result.returncode == 2, result
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert_one_line_error(result, code=2)
     assert "Traceback" not in result.stderr
 
 
@@ -69,10 +68,8 @@ def test_status_json_of_a_stopped_broker_still_says_why_on_stderr(tmp_path) -> N
     import json
 
     result = inv("services.status", "--json", env=base_env(tmp_path, BROKER_BACKEND="native"))
-    assert result.returncode == 3
     assert json.loads(result.stdout)["running"] is False  # stdout stays JSON
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not running" in lines[0], result.stderr
+    assert_one_line_error(result, "not running", code=3)
 
 
 def test_usage_errors_name_the_option_from_the_argv_being_parsed(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import pytest
 from adeline_infra import broker_config, cli, doctor, settings
 from adeline_infra.errors import ConfigError
 
-from ..helpers import base_env, inv
+from ..helpers import assert_one_line_error, base_env, inv
 from .test_broker_config import PATHS, make
 
 CONTROL = ["a\nb", "a\rb", "a\x00b", "a\x1b[31mb", "a\u2028b", "a\x85b", "\t", "a\u202eb"]
@@ -200,9 +200,7 @@ def test_seconds_options(value: float) -> None:
 )
 def test_task_options_exit_2_naming_the_option(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = inv(*args, env=base_env(tmp_path))
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and args[-2] in result.stderr
+    assert_one_line_error(result, args[-2], code=2)
 
 
 def test_dev_prints_the_websockets_scheme_truthfully(tmp_path: Path) -> None:
