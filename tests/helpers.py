@@ -16,7 +16,10 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adeline_infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -290,3 +293,30 @@ def assert_one_line_error(
     for word in words:
         assert word in lines[0], lines[0]
     return lines[0]
+
+
+def make_settings(
+    tmp: Path,
+    env_text: str | None = None,
+    *,
+    defaults: bool = False,
+    root: Path | None = None,
+    overrides: Mapping[str, object] | None = None,
+    **values: str,
+) -> Settings:
+    """The suite's one settings builder: `settings.load` as a task would call it.
+
+    Isolated by default (`base_env`: its own state, password file, free ports, this checkout as
+    the root); with `defaults=True` only `values` over the defaults (ports 1883/9001 included),
+    `tmp` as the project root. `env_text` becomes the .env file's text.
+    """
+    from adeline_infra import settings
+
+    if defaults:
+        env = {"ADELINE_ENV_FILE": str(tmp / ".env"), **values}
+        (tmp / ".env").write_text("", encoding="utf-8")
+    else:
+        env = base_env(tmp, **values)
+    if env_text is not None:
+        Path(env["ADELINE_ENV_FILE"]).write_text(env_text, encoding="utf-8")
+    return settings.load(root or (tmp if defaults else ROOT), overrides, environ=env)

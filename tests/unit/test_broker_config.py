@@ -1,16 +1,16 @@
 from __future__ import annotations
 
+import functools
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from adeline_infra import broker_config, settings
+from adeline_infra import broker_config
 from adeline_infra.errors import ConfigError
 
+from ..helpers import make_settings
 
-def make(tmp_path: Path, **environ: str) -> settings.Settings:
-    env = {"ADELINE_ENV_FILE": str(tmp_path / "none.env"), **environ}
-    return settings.load(tmp_path, environ=env)
+make = functools.partial(make_settings, defaults=True)  # the suite's builder, over the defaults
 
 
 PATHS = broker_config.BrokerPaths(

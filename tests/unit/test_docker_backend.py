@@ -5,6 +5,7 @@ No engine is needed: these run everywhere, including CI without Docker.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -19,13 +20,9 @@ from adeline_infra.backends import docker as dk
 from adeline_infra.backends.docker import engine as engine_mod
 from adeline_infra.errors import ConfigError
 
-from ..helpers import ROOT
+from ..helpers import make_settings
 
-
-def load(tmp_path: Path, root: Path | None = None, **env: str) -> settings_mod.Settings:
-    env_file = tmp_path / "empty.env"
-    env_file.write_text("", encoding="utf-8")
-    return settings_mod.load(root or ROOT, environ={"ADELINE_ENV_FILE": str(env_file), **env})
+load = functools.partial(make_settings, defaults=True)  # the suite's builder, over the defaults
 
 
 # --- which compose: see test_docker_compose_discovery.py ----------------------------------------

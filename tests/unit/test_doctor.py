@@ -15,13 +15,9 @@ from adeline_infra import settings as settings_mod
 from adeline_infra.backends.base import BrokerState
 from adeline_infra.backends.native import NativeBackend
 
-from ..helpers import ROOT, base_env, free_port
+from ..helpers import ROOT, base_env, free_port, make_settings
 
 NOW = dt.datetime(2030, 6, 1, tzinfo=dt.timezone.utc)
-
-
-def load(tmp_path: Path, **values: str) -> settings_mod.Settings:
-    return settings_mod.load(ROOT, environ=base_env(tmp_path, **values))
 
 
 def env_with_file(tmp_path: Path, text: str) -> dict[str, str]:
@@ -144,10 +140,12 @@ def test_missing_or_garbage_certificate_fails(tmp_path: Path) -> None:
 
 
 def test_certificates_skipped_without_tls_and_checked_with_it(tmp_path: Path) -> None:
-    assert doctor.check_certificates(load(tmp_path))[0].status == doctor.SKIP
+    assert doctor.check_certificates(make_settings(tmp_path))[0].status == doctor.SKIP
     tls = tmp_path / "tls"
     tls.mkdir()
-    s = load(tmp_path, MQTT_USE_TLS="true", MQTT_TLS_DIR=str(tls), MQTT_BROKER_HOST="localhost")
+    s = make_settings(
+        tmp_path, MQTT_USE_TLS="true", MQTT_TLS_DIR=str(tls), MQTT_BROKER_HOST="localhost"
+    )
     rows = {r.name: r for r in doctor.check_certificates(s, now=NOW)}
     assert rows["CA certificate"].status == doctor.FAIL
     assert "inv tls.certs" in rows["CA certificate"].fix
@@ -165,9 +163,9 @@ def test_certificates_skipped_without_tls_and_checked_with_it(tmp_path: Path) ->
 
 
 def test_password_file(tmp_path: Path) -> None:
-    assert doctor.check_password_file(load(tmp_path)).status == doctor.SKIP
+    assert doctor.check_password_file(make_settings(tmp_path)).status == doctor.SKIP
     path = tmp_path / "passwd"
-    s = load(
+    s = make_settings(
         tmp_path,
         MQTT_ALLOW_ANONYMOUS="false",
         MOSQUITTO_PASSWD_FILE=str(path),
@@ -198,7 +196,7 @@ def test_ports_free_ours_or_someone_elses(tmp_path: Path) -> None:
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        s = load(tmp_path, MQTT_BROKER_PORT=str(port), MQTT_WS_PORT="0")
+        s = make_settings(tmp_path, MQTT_BROKER_PORT=str(port), MQTT_WS_PORT="0")
         backend = NativeBackend(s)
         foreign = doctor.check_ports(s, backend, BrokerState("native", False))
         assert [r.status for r in foreign] == [doctor.FAIL]
@@ -213,7 +211,7 @@ def test_ports_free_ours_or_someone_elses(tmp_path: Path) -> None:
 
 
 def test_a_busy_port_names_the_system_mosquitto_fix_of_this_os(tmp_path: Path) -> None:
-    s = load(tmp_path)
+    s = make_settings(tmp_path)
     rows = doctor.check_ports(
         s,
         NativeBackend(s),
@@ -228,7 +226,7 @@ def test_a_busy_port_names_the_system_mosquitto_fix_of_this_os(tmp_path: Path) -
 
 
 def test_missing_mosquitto_fails_only_for_the_native_backend(tmp_path: Path) -> None:
-    s = load(tmp_path, MOSQUITTO_BIN=str(tmp_path / "no-such-mosquitto"))
+    s = make_settings(tmp_path, MOSQUITTO_BIN=str(tmp_path / "no-such-mosquitto"))
     needed = doctor.check_mosquitto(s, needed=True)
     assert needed.status == doctor.FAIL and "MOSQUITTO_BIN" in needed.detail and needed.fix
     assert doctor.check_mosquitto(s, needed=False).status == doctor.SKIP
@@ -236,13 +234,13 @@ def test_missing_mosquitto_fails_only_for_the_native_backend(tmp_path: Path) -> 
 
 
 def test_go2rtc_row(tmp_path: Path) -> None:
-    assert doctor.check_go2rtc(load(tmp_path), "native") is None  # not configured
+    assert doctor.check_go2rtc(make_settings(tmp_path), "native") is None  # not configured
     url = f"http://127.0.0.1:{free_port()}"
     native = doctor.check_go2rtc(
-        load(tmp_path, GO2RTC_ENABLED="true", GO2RTC_API_URL=url), "native"
+        make_settings(tmp_path, GO2RTC_ENABLED="true", GO2RTC_API_URL=url), "native"
     )
     assert native is not None and native.status == doctor.FAIL
-    down = doctor.check_go2rtc(load(tmp_path, GO2RTC_API_URL=url), "docker")
+    down = doctor.check_go2rtc(make_settings(tmp_path, GO2RTC_API_URL=url), "docker")
     assert down is not None and down.status == doctor.WARN and down.detail.startswith("go2rtc at")
     assert "--with go2rtc" in down.fix
 

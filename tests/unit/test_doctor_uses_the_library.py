@@ -10,18 +10,17 @@ import pytest
 from adeline_infra import doctor, passwd
 from adeline_infra import settings as settings_mod
 
-from ..helpers import ROOT, base_env
+from ..helpers import make_settings
 
 
 def _settings(tmp_path: Path, path: Path, user: str = "alice") -> settings_mod.Settings:
-    env = base_env(
+    return make_settings(
         tmp_path,
         MQTT_ALLOW_ANONYMOUS="false",
         MOSQUITTO_PASSWD_FILE=str(path),
         MQTT_USERNAME=user,
         MQTT_PASSWORD="pw",
     )
-    return settings_mod.load(ROOT, environ=env)
 
 
 @pytest.mark.parametrize(

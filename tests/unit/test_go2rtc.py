@@ -17,7 +17,7 @@ import pytest
 from adeline_infra import go2rtc
 from adeline_infra import settings as settings_mod
 
-from ..helpers import ROOT, base_env, free_port
+from ..helpers import ROOT, free_port, make_settings
 
 # Shapes from AlexxIT/go2rtc: internal/api/api.go (app.Info) and internal/streams/stream.go
 # (Stream.MarshalJSON; a stream locked while serialising is `null`).
@@ -78,12 +78,8 @@ def api_url() -> Iterator[str]:
         yield url
 
 
-def load(tmp_path: Path, **values: str) -> settings_mod.Settings:
-    return settings_mod.load(ROOT, environ=base_env(tmp_path, **values))
-
-
 def test_reachable_reports_version_and_stream_counts(tmp_path: Path, api_url: str) -> None:
-    info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=api_url))
+    info = go2rtc.status(make_settings(tmp_path, GO2RTC_API_URL=api_url))
     assert info.configured is True
     assert info.reachable is True
     assert info.error is None
@@ -100,7 +96,7 @@ def test_reachable_reports_version_and_stream_counts(tmp_path: Path, api_url: st
 
 def test_unreachable_is_one_line_not_an_exception(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=url), timeout=2)
+    info = go2rtc.status(make_settings(tmp_path, GO2RTC_API_URL=url), timeout=2)
     assert info.reachable is False
     assert info.version is None and info.streams == []
     assert info.error.startswith(f"go2rtc at {url} ")
@@ -115,9 +111,11 @@ def test_basic_auth_from_the_url_and_never_shown(tmp_path: Path) -> None:
 
     with serve(Locked) as base:
         host = base.removeprefix("http://")
-        denied = go2rtc.status(load(tmp_path, GO2RTC_API_URL=base))
+        denied = go2rtc.status(make_settings(tmp_path, GO2RTC_API_URL=base))
         assert denied.reachable is False and "401" in denied.error
-        info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=f"http://admin:s3cr%3At%40@{host}"))
+        info = go2rtc.status(
+            make_settings(tmp_path, GO2RTC_API_URL=f"http://admin:s3cr%3At%40@{host}")
+        )
         assert info.reachable is True, info.error
         assert info.url == f"http://admin:***@{host}"
         assert "s3cr" not in json.dumps(info.as_dict())
@@ -128,18 +126,18 @@ def test_something_else_on_the_port_is_reported(tmp_path: Path) -> None:
         routes = {"/api": b"<html>hello</html>"}
 
     with serve(NotGo2rtc) as base:
-        info = go2rtc.status(load(tmp_path, GO2RTC_API_URL=base))
+        info = go2rtc.status(make_settings(tmp_path, GO2RTC_API_URL=base))
         assert info.reachable is False
         assert "not JSON" in info.error
 
 
 def test_configured_only_when_enabled_or_url_set(tmp_path: Path) -> None:
-    assert not go2rtc.configured(load(tmp_path))
+    assert not go2rtc.configured(make_settings(tmp_path))
     example = Path(__file__).resolve().parents[2] / ".env.example"
     fresh = settings_mod.load(tmp_path, environ={"ADELINE_ENV_FILE": str(example)})
     assert not go2rtc.configured(fresh)  # a new user's .env: no go2rtc rows
-    assert go2rtc.configured(load(tmp_path, GO2RTC_ENABLED="true"))
-    assert go2rtc.configured(load(tmp_path, GO2RTC_API_URL="http://cams.lan:1984"))
+    assert go2rtc.configured(make_settings(tmp_path, GO2RTC_ENABLED="true"))
+    assert go2rtc.configured(make_settings(tmp_path, GO2RTC_API_URL="http://cams.lan:1984"))
 
 
 def test_parse_streams_rejects_a_non_object() -> None:

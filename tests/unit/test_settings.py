@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -7,13 +8,9 @@ import pytest
 from adeline_infra import settings
 from adeline_infra.errors import ConfigError
 
+from ..helpers import make_settings
 
-def load(tmp_path: Path, env_text: str = "", overrides=None, **environ: str):  # type: ignore[no-untyped-def]
-    env_file = tmp_path / ".env"
-    env_file.write_text(env_text, encoding="utf-8")
-    return settings.load(
-        tmp_path, overrides, environ={"ADELINE_ENV_FILE": str(env_file), **environ}
-    )
+load = functools.partial(make_settings, defaults=True)  # the suite's builder, over the defaults
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -32,7 +29,10 @@ def test_environment_beats_env_file_and_flags_beat_both(tmp_path: Path) -> None:
     assert s.sources["MQTT_BROKER_PORT"] == "the environment"
     assert s.sources["MQTT_WS_PORT"] == ".env"
     s = load(
-        tmp_path, text, {"BROKER_BACKEND": "native", "MQTT_WS_PORT": None}, MQTT_BROKER_PORT="3000"
+        tmp_path,
+        text,
+        overrides={"BROKER_BACKEND": "native", "MQTT_WS_PORT": None},
+        MQTT_BROKER_PORT="3000",
     )
     assert s.backend == "native" and s.ws_port == 2001
 

@@ -17,7 +17,7 @@ from adeline_infra.backends import native
 from adeline_infra.errors import ConfigError, InfraError
 from adeline_infra.files import tail_lines
 
-from ..helpers import ROOT, base_env, free_port
+from ..helpers import ROOT, base_env, free_port, make_settings
 
 
 def test_posix_stops_with_sigterm_and_windows_with_the_named_event() -> None:
@@ -156,14 +156,10 @@ def test_hostile_lifecycle_settings_are_config_errors(tmp_path: Path, name: str,
         settings_mod.load(ROOT, environ=env)
 
 
-def _settings(tmp_path: Path, **values: str) -> settings_mod.Settings:
-    return settings_mod.load(ROOT, environ=base_env(tmp_path, **values))
-
-
 def test_state_folder_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "state").write_text("x")
     with pytest.raises(ConfigError, match="is a file, not a folder"):
-        locks.state_folder(_settings(tmp_path))
+        locks.state_folder(make_settings(tmp_path))
 
 
 def test_a_second_caller_waits_says_for_whom_and_gives_up_in_one_line(tmp_path: Path) -> None:
@@ -196,7 +192,7 @@ def test_a_second_caller_waits_says_for_whom_and_gives_up_in_one_line(tmp_path: 
 
 
 def test_a_failed_save_gets_the_last_good_database_back(tmp_path: Path) -> None:
-    backend = native.NativeBackend(_settings(tmp_path))
+    backend = native.NativeBackend(make_settings(tmp_path))
     backend.data.mkdir(parents=True)
     backend.db.write_bytes(b"good database")
     backend.keep_last_good()
@@ -214,7 +210,7 @@ def test_a_failed_save_gets_the_last_good_database_back(tmp_path: Path) -> None:
 
 
 def test_our_broker_is_recognised_by_the_config_it_runs(tmp_path: Path) -> None:
-    backend = native.NativeBackend(_settings(tmp_path))
+    backend = native.NativeBackend(make_settings(tmp_path))
     conf = str(backend.conf)
     assert backend.runs_our_config(["/usr/sbin/mosquitto", "-c", conf])
     assert not backend.runs_our_config(["/usr/sbin/mosquitto", "-c", conf + ".other"])
