@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 from . import mqtt, payloads
 from .console import printable
 from .errors import InfraError
+from .text import shown
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -569,11 +570,11 @@ class Totals:
 
 def _num(value: Any, fmt: str = "g") -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "?" if value is None else payloads.shown(value)
+        return "?" if value is None else shown(value)
     try:
         return format(value, fmt)
     except (OverflowError, ValueError):  # an integer too big for a float
-        return payloads.shown(value)
+        return shown(value)
 
 
 def _clock(value: Any) -> str:
@@ -590,7 +591,7 @@ def format_detections(n: int, data: Mapping[str, Any], verbose: bool) -> list[st
     detections = data.get("detections")
     items = detections if isinstance(detections, list) else []
     count = data.get("detection_count", len(items))
-    per_class = Counter(payloads.shown(d.get("class", "?")) for d in items if isinstance(d, dict))
+    per_class = Counter(shown(d.get("class", "?")) for d in items if isinstance(d, dict))
     classes = ", ".join(f"{k} {v}" for k, v in per_class.most_common())
     line = (
         f"#{n} {_clock(data.get('timestamp'))} frame {_num(frame.get('frame_id'))} "
@@ -601,7 +602,7 @@ def format_detections(n: int, data: Mapping[str, Any], verbose: bool) -> list[st
     if verbose:
         for d in items:
             if not isinstance(d, dict):
-                lines.append(f"    ? {payloads.shown(d)}")
+                lines.append(f"    ? {shown(d)}")
                 continue
             box = d.get("bbox")
             if isinstance(box, dict):
@@ -611,7 +612,7 @@ def format_detections(n: int, data: Mapping[str, Any], verbose: bool) -> list[st
                 )
             else:
                 where = "no box"
-            name = payloads.shown(d.get("class", "?"))
+            name = shown(d.get("class", "?"))
             lines.append(f"    {name} {_num(d.get('confidence'), '.2f')} {where}")
     return lines
 
@@ -689,7 +690,7 @@ class Tail:
                     for d in detections:
                         if isinstance(d, dict):
                             totals.detections += 1
-                            totals.per_class[payloads.shown(d.get("class", "?"))] += 1
+                            totals.per_class[shown(d.get("class", "?"))] += 1
                 lines = None if self.as_json else format_detections(n, data, self.verbose)
             if lines is None:
                 if b"\n" in payload or b"\r" in payload:  # keep one object per line

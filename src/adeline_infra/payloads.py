@@ -44,18 +44,3 @@ def _shallow(value: Any) -> bool:
 
 def too_big(payload: bytes, *, max_bytes: int = MAX_BYTES) -> bool:
     return len(payload) > max_bytes
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """A value from a payload as short text for one line: bounded before it is built."""
-    import reprlib
-
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[: limit - 3] + "..."
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"<a number of about {int(value.bit_length() * 0.30103) + 1} digits>"
-    shortener = reprlib.Repr()
-    shortener.maxlevel, shortener.maxlist, shortener.maxdict = 2, 4, 4
-    shortener.maxstring = shortener.maxother = limit
-    text = shortener.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .text import control_character
+from .text import shown as shown_value  # `shown` is what this module calls a path as shown
 
 # The pipeline's keys (under `mqtt:`) -> our variables. The pipeline's schema, not ours.
 KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -93,20 +94,6 @@ def _node_lines(text: str) -> tuple[dict[tuple[str, ...], int], dict[tuple[str, 
 
     walk(root, ())
     return lines, written
-
-
-def shown_value(value: Any, limit: int = 60) -> str:
-    """A YAML value for a one-line message, bounded before it is built: a huge number, a long
-    list or an alias bomb (shared nested lists) costs no more than a short one."""
-    import reprlib
-
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
-    shortener = reprlib.Repr()
-    shortener.maxlevel, shortener.maxlist, shortener.maxdict = 2, 4, 4
-    shortener.maxstring = shortener.maxother = limit
-    text = shortener.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read(path: Path, shown: str) -> PipelineConfig:

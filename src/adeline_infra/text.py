@@ -9,6 +9,7 @@ anyone can publish, a user name) an ESC rewrites the terminal and a right-to-lef
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 # Line breaks: Python's `str.splitlines`, terminals and editors end a line at each of these.
 LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -42,3 +43,20 @@ def printable(text: str) -> str:
 
 def _escaped(char: str) -> str:
     return repr(char)[1:-1]  # \n, \x1b, \u202e: every unsafe character is one repr escapes
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value (from a payload, a YAML file) as short text for one line, bounded before it is
+    built: a huge number, a long list or an alias bomb (shared nested lists) costs no more than a
+    short one."""
+    import reprlib
+
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[: limit - 3] + "..."
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"<a number of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxlist, shortener.maxdict = 2, 4, 4
+    shortener.maxstring = shortener.maxother = limit
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

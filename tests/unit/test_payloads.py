@@ -33,4 +33,6 @@ def test_a_real_detections_message_is_read() -> None:
 
 @pytest.mark.parametrize("value", ["y" * 10_000, list(range(90_000)), 10**4000, {"a": [[[[[1]]]]]}])
 def test_shown_is_bounded(value: object) -> None:
-    assert len(payloads.shown(value)) <= 60
+    from adeline_infra import text
+
+    assert len(text.shown(value)) <= 60

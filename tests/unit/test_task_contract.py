@@ -63,3 +63,16 @@ def test_tasks_names_help_and_options_are_unchanged() -> None:
         SNAPSHOT.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     pinned = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     assert current == pinned
+
+
+def test_every_task_and_option_has_help() -> None:
+    missing = [
+        f"{name}{f' --{option}' if option else ''}"
+        for name, task in contract().items()
+        for option, help_ in [
+            ("", task["doc"]),
+            *((o, a["help"]) for o, a in task["options"].items()),
+        ]
+        if not help_
+    ]
+    assert not missing

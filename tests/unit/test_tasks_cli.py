@@ -31,29 +31,6 @@ def test_the_tasks_package_imports_nothing_heavy() -> None:
     assert result.stdout.strip() == repr(AT_START)
 
 
-def test_every_task_and_option_has_help() -> None:
-    sys.path.insert(0, str(ROOT))
-    try:
-        import tasks  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(ROOT))
-
-    def walk(collection, prefix=""):  # type: ignore[no-untyped-def]
-        for name, t in collection.tasks.items():
-            yield prefix + name, t
-        for name, sub in collection.collections.items():
-            yield from walk(sub, f"{prefix}{name}.")
-
-    missing = []
-    for name, t in walk(tasks.ns):
-        if not (t.__doc__ or t.body.__doc__):
-            missing.append(f"{name}: no docstring")
-        for arg in t.get_arguments():
-            if not arg.help:
-                missing.append(f"{name} --{arg.name}: no help")
-    assert not missing
-
-
 @pytest.mark.parametrize(
     "argv",
     [("services.up", "--bogus"), ("services.nope",), ("services.status", "extra-arg")],
