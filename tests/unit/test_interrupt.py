@@ -12,7 +12,16 @@ from adeline_infra import procs
 
 @pytest.mark.parametrize(
     ("returncode", "code"),
-    [(0, 0), (1, 1), (-2, 130), (-15, 143), (0xC000013A, 130), (-1073741510, 130)],
+    [
+        (0, 0),
+        (1, 1),
+        (3, 3),
+        (-2, 130),
+        (-9, 137),
+        (-15, 143),
+        (0xC000013A, 130),
+        (-1073741510, 130),
+    ],
 )
 def test_exit_code_as_a_shell_reports_it(returncode: int, code: int) -> None:
     assert procs.exit_code(returncode) == code

@@ -112,11 +112,6 @@ def test_run_foreground_returns_the_child_exit_code(tmp_path: Path) -> None:
         procs.run_foreground([tmp_path / "nope"])
 
 
-@pytest.mark.parametrize(("returncode", "shell"), [(0, 0), (3, 3), (-2, 130), (-9, 137)])
-def test_exit_code_as_a_shell_reports_it(returncode: int, shell: int) -> None:
-    assert procs.exit_code(returncode) == shell
-
-
 @pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
 def test_port_conflict_names_the_listener_on_every_platform_path(platform: str) -> None:
     """Linux decides by binding and reads the socket list only to name the owner; Windows and
