@@ -76,7 +76,7 @@ def test_folder_settings_refuse_files_and_dangling_links(tmp_path: Path) -> None
                 make(tmp_path, **{var: str(value)})
 
 
-def test_ports_must_differ(tmp_path: Path) -> None:
+def test_the_local_door_needs_its_own_port_and_tls(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="MQTT_LOCAL_PORT and MQTT_BROKER_PORT"):
         make(tmp_path, MQTT_USE_TLS="true", MQTT_BROKER_PORT="8883", MQTT_LOCAL_PORT="8883")
     with pytest.raises(ConfigError, match="MQTT_LOCAL_PORT is set but MQTT_USE_TLS is false"):
