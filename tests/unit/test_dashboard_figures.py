@@ -213,3 +213,12 @@ def test_late_arrival_never_reopens_an_old_bucket() -> None:
     f.ingest(DETECTIONS, det(0), 4.9)  # stamped earlier, drained later
     assert [b.second for b in f.buckets] == [5]
     assert f.buckets[0].frames == 2
+
+
+def test_huge_numbers_are_invalid_not_fatal() -> None:
+    f = Figures()
+    doc = {"detections": [{"class": "x", "confidence": 10**400, "bbox": None}]}
+    f.ingest(DETECTIONS, json.dumps(doc).encode(), 1.0)
+    f.ingest(METRICS, json.dumps({"throughput_fps": 10**400}).encode(), 1.0)
+    assert f.totals.invalid == 1
+    assert f.snapshot(2.0)["fps"]["pipeline"] is None

@@ -19,13 +19,14 @@ number, a bbox that is neither an object nor null) is *invalid* — counted, nev
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from .. import payloads
 
 DETECTIONS, METRICS, STATUS, SYS = "detections", "metrics", "status", "sys"
 OTHER = "(other)"
@@ -43,8 +44,11 @@ STAGES = (
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _source_key(value: Any) -> str:
@@ -152,10 +156,7 @@ class Figures:
             t.status_messages += 1
             self.status_payload, self.status_at = payload, at
             return
-        try:
-            data = json.loads(payload)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            data = None
+        data = payloads.load(payload)
         if not isinstance(data, dict):
             t.malformed += 1
             self._bucket(at).malformed += 1
