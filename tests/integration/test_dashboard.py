@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from adeline_infra.settings import Settings
 
-from ..helpers import Lines, inv, inv_background
+from ..helpers import ROOT, Lines, inv, inv_background, socket_dir
 from .standin import StandInPipeline
 
 pytestmark = pytest.mark.integration
@@ -134,3 +138,82 @@ def test_without_a_terminal_one_line_exit_2(env: dict[str, str]) -> None:
 def test_broker_down_is_one_line_exit_1(env: dict[str, str]) -> None:
     result = inv("monitor.dashboard", "--json", "--duration", "1", env=env)
     assert_one_line_error(result, 1)
+
+
+# --- the terminal screen, in a real pseudo-terminal of 80×24 (tmux) -------------------------
+
+WRAPPER = """
+import subprocess, sys
+proc = subprocess.Popen([sys.executable, "-m", "invoke", "monitor.dashboard"])
+while True:
+    try:
+        code = proc.wait()
+        break
+    except KeyboardInterrupt:  # Ctrl+C reaches us too: the dashboard's exit code is the subject
+        continue
+open(sys.argv[1], "w").write(str(code))
+"""
+
+
+class Tmux:
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.socket = str(socket_dir() / "tmux")
+        self.env = env
+
+    def __call__(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", self.socket, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=ROOT,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "dash")
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            assert time.monotonic() < deadline, f"{text!r} never shown:\n{screen}"
+            time.sleep(0.1)  # polling the pane for a condition, with a deadline
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_screen_in_80_by_24_keys_and_ctrl_c(
+    pipeline: StandInPipeline, env: dict[str, str], tmp_path: Path
+) -> None:
+    tmux = Tmux(tmp_path, {**env, "TERM": "xterm-256color", "LANG": "C.UTF-8"})
+    code_file = tmp_path / "code"
+    tmux(
+        "start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";",
+        "new-session", "-d", "-x", "80", "-y", "24", "-s", "dash",
+        sys.executable, "-c", WRAPPER, str(code_file),
+    )  # fmt: skip
+    try:
+        pipeline.publish_status("running")
+        tmux.wait_for("Adeline")
+        publish_known_figures(pipeline)
+        screen = tmux.wait_for("malformed 1")
+        assert "person" in screen and "running" in screen
+        tmux("send-keys", "-t", "dash", "p")
+        assert pipeline.next_command(10) == {"command": "pause"}
+        screen = tmux.wait_for("acknowledged by the broker")
+        tmux.wait_for("paused")
+        lines = screen.splitlines()
+        assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+        tmux("send-keys", "-t", "dash", "C-c")
+        deadline = time.monotonic() + 15
+        while not code_file.exists():
+            assert time.monotonic() < deadline, tmux.screen()
+            time.sleep(0.1)
+        assert code_file.read_text() == "0", tmux.screen()
+        assert "Traceback" not in tmux.screen()
+    finally:
+        subprocess.run(["tmux", "-S", tmux.socket, "kill-server"], timeout=10, check=False)
