@@ -212,10 +212,11 @@ def coverage(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Print performance figures (start-up, services.up overhead, monitor); not pass/fail."""
+    """Print performance figures (start-up, services.up, monitor, dashboard); not pass/fail."""
     session.install("-e", ".")
     session.run("python", "scripts/bench.py")
     session.run("python", "scripts/bench_monitor.py")
+    session.run("python", "scripts/bench_dashboard.py")
     answer = session.run("python", "-c", _ENGINE_CHECK, silent=True) or ""
     if "engine: yes" in answer:
         session.run("python", "scripts/bench_docker_up.py")

@@ -104,4 +104,37 @@ def broker(c: Context, json: bool = False, watch: bool = False, interval: float 
         monitor.show(monitor.sys_view(monitor.sys_tree(s), f"$SYS of {s.endpoint}"))
 
 
-ns = Collection("monitor", status, data, broker)
+@task(
+    help={
+        "window": "seconds of history the rates, plot and percentiles cover (default 300)",
+        "source": "follow one camera: its source_id",
+        "json": "print one JSON document of the figures after --duration seconds",
+        "duration": "stop after this many seconds (needed with --json; 0: until Ctrl+C)",
+        "web": "serve the dashboard as a live page on loopback instead",
+        "port": "the page's port with --web (default: a free one)",
+    },
+)
+def dashboard(
+    c: Context,
+    window: float = 300.0,
+    source: str = "",
+    json: bool = False,
+    duration: float = 0.0,
+    web: bool = False,
+    port: int = 0,
+) -> None:
+    """Live figures: status, fps, latency per source, classes, broker; until Ctrl+C."""
+    from adeline_infra import cli, console
+    from adeline_infra.dashboard import app
+
+    cli.seconds("window", window)
+    cli.seconds("duration", duration, zero_ok=True)
+    cli.count("port", port, maximum=65535)
+    app.check_options(
+        json=json, duration=duration, web=web, port=port, interactive=console.interactive()
+    )
+    s, which = load_settings(), source or None
+    app.run(s, window=window, source=which, json=json, duration=duration, web=web, port=port)
+
+
+ns = Collection("monitor", status, data, broker, dashboard)
