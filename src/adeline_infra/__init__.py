@@ -18,6 +18,7 @@ modules, one concern each:
 - `backends`         how the broker runs: `native`, `docker` (Compose), `external`
 - `services`         up / down / restart / status / logs / clean over the chosen backend
 - `monitor`          `$SYS`, the pipeline's status, the detections tail
+- `dashboard`        `monitor.dashboard`: figures over a window, the terminal screen, the page
 - `payloads`         JSON others published, read within bounds (size, depth)
 - `commands`         the pipeline's commands: where each is answered, what it does
 - `control`          sending a command, acknowledged, and waiting for its answer

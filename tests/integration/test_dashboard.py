@@ -85,7 +85,7 @@ def publish_known_figures(p: StandInPipeline) -> None:
 def test_json_matches_what_the_pipeline_published(
     pipeline: StandInPipeline, env: dict[str, str]
 ) -> None:
-    proc = inv_background("monitor.dashboard", "--json", "--duration", "5", env=env)
+    proc = inv_background("monitor.dashboard", "--json", "--duration", "10", env=env)
     err = Lines(proc.stderr)
     err.wait_for("listening", 20)
     publish_known_figures(pipeline)
@@ -119,7 +119,7 @@ def test_json_matches_what_the_pipeline_published(
 
 def test_source_filter_follows_one_camera(pipeline: StandInPipeline, env: dict[str, str]) -> None:
     proc = inv_background(
-        "monitor.dashboard", "--json", "--duration", "4", "--source", "1", env=env
+        "monitor.dashboard", "--json", "--duration", "8", "--source", "1", env=env
     )
     Lines(proc.stderr).wait_for("listening", 20)
     publish_known_figures(pipeline)

@@ -284,7 +284,7 @@ class Figures:
         fps_series = [
             by_second[s].fps if s in by_second else None for s in range(first, int(now) + 1)
         ]
-        status = pipeline_info(self.status_payload, now=wall)
+        status = pipeline_info(self.status_payload, now=wall).as_dict()
         status["received_s_ago"] = (
             None if self.status_at is None else round(now - self.status_at, 1)
         )

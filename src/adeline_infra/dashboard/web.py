@@ -164,7 +164,7 @@ def _go2rtc_video(settings: Settings) -> tuple[Any, list[str]]:
     if not go2rtc.configured(settings):
         return None, []
     info = go2rtc.status(settings)
-    names = [s["name"] for s in info["streams"]] if info["reachable"] else []
+    names = [s["name"] for s in info.streams] if info.reachable else []
     if not names:
         return None, []
     opener, base, headers = go2rtc._opener(settings.go2rtc_api_url)
