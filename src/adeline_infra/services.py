@@ -10,7 +10,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import locks, mqtt
@@ -178,6 +178,9 @@ class BrokerStatus:
     problem: str | None = None  # why exit_code is not 0, in one line
     go2rtc: Go2rtcStatus | None = None
     exit_code: int = EXIT_OK
+    # how the running broker differs from what the current settings would start, named
+    differs: list[str] = field(default_factory=list)
+    config_file: str | None = None  # the configuration the running broker was started with
 
     def as_dict(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -195,6 +198,8 @@ class BrokerStatus:
             "uptime_s": self.uptime_s,
             "detail": self.detail,
             "problem": self.problem,
+            "differs": self.differs,
+            "config_file": self.config_file,
         }
         if self.go2rtc is not None:
             info["go2rtc"] = self.go2rtc.as_dict()
@@ -236,6 +241,8 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
         info.problem = "the broker is not running: start it with `inv services.up`"
         info.exit_code = EXIT_STOPPED
         return info
+    if managed:
+        _running_truth(info, backend)
     if state.started_at:
         info.uptime_s = max(0, round(time.time() - state.started_at))
     probe = mqtt.probe(settings)
@@ -259,6 +266,22 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
     if uptime.isdigit() and info.uptime_s is None:
         info.uptime_s = int(uptime)
     return info
+
+
+def _running_truth(info: BrokerStatus, backend: Backend) -> None:
+    """What the running broker listens on and allows, from its own config and sockets: one
+    started with one-off values (`MQTT_BIND_ADDRESS=0.0.0.0 inv services.up`) is shown as it
+    is, not as the current settings describe it."""
+    try:
+        surface = backend.running_surface()
+    except InfraError:
+        surface = None
+    if surface is None:
+        return
+    info.addresses = surface.addresses
+    info.warning = surface.exposure()
+    info.config_file = surface.config_file
+    info.differs = list(surface.differences)
 
 
 def logs(settings: Settings, *, tail: int, follow: bool) -> Iterator[str]:
