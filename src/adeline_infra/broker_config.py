@@ -639,3 +639,17 @@ def running_surface(
     held = tuple(dict.fromkeys(sockets)) if sockets else sockets_of(config)
     differs = config_differences(config, parse_config(wanted_text)) if wanted_text else []
     return RunningSurface(config_file, config, held, tuple(differs))
+
+
+def reaches(host: str, port: int, surface: RunningSurface) -> bool:
+    """Does `host:port` lead to one of the sockets the broker holds? (False only when the host's
+    addresses are known and none is among them; a name that does not resolve here is not judged.)"""
+    bound = {a for a, p in surface.sockets if p == port}
+    if bound & {"0.0.0.0", "::"}:
+        return True
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return True
+    found = {str(a).split("%")[0] for a in found}
+    return bool(found & bound)

@@ -82,6 +82,27 @@ def _up(
             raise InfraError(mismatch)
     backend.start(extras=extras)
     already = already and not backend.recreated
+    try:
+        return _ready(settings, timeout, backend, already, start)
+    except InfraError as exc:
+        if backend.managed and not already:  # a failed up leaves nothing of its own running
+            _stop_after_failure(backend, exc)
+        raise
+
+
+def _stop_after_failure(backend: Backend, exc: InfraError) -> None:
+    try:
+        stopped = backend.stop()
+    except InfraError as stop_error:
+        exc.message += f"; stopping the broker it started failed too: {stop_error}"
+        return
+    if stopped:
+        exc.message += "; the broker it started was stopped"
+
+
+def _ready(
+    settings: Settings, timeout: float, backend: Backend, already: bool, start: float
+) -> UpResult:
     result = mqtt.wait_ready(settings, timeout, alive=backend.alive)
     if result.ok:
         from .settings import exposure_warning
@@ -108,8 +129,30 @@ def _up(
     if not backend.alive():
         raise InfraError(f"the {backend.name} broker exited before it answered{log}")
     raise InfraError(
-        f"the {backend.name} broker did not answer an MQTT CONNECT within {timeout:g} s{log}",
-        hint="see `inv services.logs`",
+        f"the {backend.name} broker did not answer an MQTT CONNECT within {timeout:g} s"
+        f" at {settings.endpoint}{log}",
+        hint=_unreachable_hint(settings, backend),
+    )
+
+
+def _unreachable_hint(settings: Settings, backend: Backend) -> str:
+    """The broker runs but not where the clients look: say where it listens and which setting
+    sends the clients elsewhere (MQTT_BROKER_HOST against MQTT_BIND_ADDRESS)."""
+    from .broker_config import reaches
+
+    try:
+        surface = backend.running_surface()
+    except InfraError:
+        surface = None
+    if surface is not None and not reaches(settings.mqtt_host, settings.mqtt_port, surface):
+        return (
+            f"it listens on {surface.listens()}, which MQTT_BROKER_HOST={settings.mqtt_host} "
+            "does not reach: set MQTT_BROKER_HOST to one of those addresses, or "
+            "MQTT_BIND_ADDRESS to include it"
+        )
+    return (
+        f"check that MQTT_BROKER_HOST={settings.mqtt_host} reaches MQTT_BIND_ADDRESS="
+        f"{settings.bind_address}, and see `inv services.logs`"
     )
 
 

@@ -77,3 +77,23 @@ def test_status_and_doctor_agree_with_a_broker_started_from_the_settings(
         assert "running vs settings" not in rows
     finally:
         inv_here("services.down", env=env)
+
+
+@beyond_loopback
+def test_a_failed_up_stops_the_broker_it_started_and_names_the_host_setting(
+    env: dict[str, str],
+) -> None:
+    elsewhere = {**env, "MQTT_BIND_ADDRESS": "127.0.0.2", "MQTT_BROKER_HOST": "localhost"}
+    try:
+        up = inv_here("services.up", "--timeout", "2", env=elsewhere)
+        assert up.returncode == 1, up.stderr
+        line = up.stderr.strip()
+        assert len(line.splitlines()) == 1, line
+        assert "MQTT_BROKER_HOST=localhost" in line and "127.0.0.2" in line
+        assert "was stopped" in line
+        status = inv_here("services.status", env=elsewhere)
+        assert status.returncode == 3, status.stdout + status.stderr
+        s = settings_from(elsewhere)
+        assert connack(s, "127.0.0.2", s.mqtt_port).startswith("no answer")
+    finally:
+        inv_here("services.down", env=elsewhere)
