@@ -9,11 +9,17 @@ but not reached by a socket bound to 127.0.0.1).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adeline_infra import broker_config
+
 from ..conftest import settings_from
-from ..helpers import inv_here
+from ..helpers import inv, inv_here
+from .secure_setup import prepare
 from .test_network_surface import beyond_loopback, connack
 
 pytestmark = pytest.mark.integration
@@ -97,3 +103,49 @@ def test_a_failed_up_stops_the_broker_it_started_and_names_the_host_setting(
         assert connack(s, "127.0.0.2", s.mqtt_port).startswith("no answer")
     finally:
         inv_here("services.down", env=elsewhere)
+
+
+# --- Docker ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def docker_env(engine: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The Docker backend with its own compose project and ports; removed afterwards."""
+    from ..docker_helpers import docker_env, remove_project
+
+    env = docker_env(tmp_path)
+    try:
+        yield env
+    finally:
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
+
+
+@pytest.mark.docker
+@beyond_loopback
+def test_docker_every_interface_answers_on_both_stacks(
+    docker_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**prepare(docker_env, tmp_path), "MQTT_USE_TLS": "false", "MQTT_BIND_ADDRESS": "::"}
+    up = inv("services.up", env=env, timeout=180)
+    assert up.returncode == 0, up.stderr
+    s = settings_from(env)
+    for host in ("127.0.0.1", "127.0.0.2"):  # 127.0.0.1 was refused: published on [::] only
+        assert connack(s, host, s.mqtt_port) == "ok", host
+        assert connack(s, host, s.ws_port, websockets=True) == "ok", host
+    if broker_config.ipv6_loopback():
+        assert connack(s, "::1", s.mqtt_port) == "ok"
+
+
+@pytest.mark.docker
+def test_docker_failed_restart_leaves_no_container_running(
+    docker_env: dict[str, str], engine: Any
+) -> None:
+    up = inv("services.up", env=docker_env, timeout=180)
+    assert up.returncode == 0, up.stderr
+    # the broker starts, but the clients look where it does not listen
+    elsewhere = {**docker_env, "MQTT_BROKER_HOST": "127.0.0.2"}
+    restart = inv("services.restart", "--timeout", "3", env=elsewhere, timeout=180)
+    assert restart.returncode == 1, restart.stderr
+    assert "MQTT_BROKER_HOST=127.0.0.2" in restart.stderr and "was stopped" in restart.stderr
+    label = {"label": f"com.docker.compose.project={docker_env['COMPOSE_PROJECT_NAME']}"}
+    assert [c.name for c in engine.containers.list(filters=label)] == []
