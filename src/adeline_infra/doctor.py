@@ -718,13 +718,12 @@ def check_password_file(s: Settings) -> Check:
         users = passwd.PasswordFile.load(path, missing_ok=False).users()
     except InfraError as exc:
         return Check(name, FAIL, str(exc), f"`inv auth.add-user {user}`")
-    if s.username and s.username not in users:
-        return Check(
-            name,
-            FAIL,
-            f"{path} has no entry for MQTT_USERNAME={s.username!r}",
-            f"`inv auth.add-user {s.username}`",
-        )
+    from .broker_config import check_credentials
+
+    try:  # the check services.up makes: MQTT_USERNAME/MQTT_PASSWORD log in with this file
+        check_credentials(s)
+    except InfraError as exc:
+        return Check(name, FAIL, exc.message, exc.hint or "")
     count = f"{len(users)} user(s)"
     mode = passwd.loose_mode(path)
     if mode is not None:

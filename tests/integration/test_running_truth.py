@@ -149,3 +149,20 @@ def test_docker_failed_restart_leaves_no_container_running(
     assert "MQTT_BROKER_HOST=127.0.0.2" in restart.stderr and "was stopped" in restart.stderr
     label = {"label": f"com.docker.compose.project={docker_env['COMPOSE_PROJECT_NAME']}"}
     assert [c.name for c in engine.containers.list(filters=label)] == []
+
+
+# --- doctor and services.up judge MQTT_PASSWORD alike ----------------------------------------
+
+
+def test_doctor_fails_a_password_services_up_refuses(env: dict[str, str], tmp_path: Path) -> None:
+    secured = prepare(env, tmp_path)
+    wrong = {**secured, "MQTT_PASSWORD": secured["MQTT_PASSWORD"] + "x"}
+    up = inv_here("services.up", env=wrong)
+    assert up.returncode == 2 and "MQTT_PASSWORD" in up.stderr, up.stderr
+    doctor = inv_here("doctor", "--json", env=wrong)
+    assert doctor.returncode == 1
+    row = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}["password file"]
+    assert row["status"] == "fail" and "MQTT_PASSWORD" in row["detail"], row
+    assert wrong["MQTT_PASSWORD"] not in doctor.stdout + doctor.stderr
+    right = json.loads(inv_here("doctor", "--json", env=secured).stdout)
+    assert {c["name"]: c for c in right["checks"]}["password file"]["status"] == "ok"
