@@ -493,3 +493,163 @@ def save_failure(log_text: str) -> str | None:
         if "sav" in line.lower() or "persist" in line.lower() or "database" in line.lower():
             return line.split(": ", 1)[-1].strip()
     return None
+
+
+# --- the broker that runs, as it is ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfiguredListener:
+    """A `listener` block of a rendered mosquitto.conf. `address` None: every interface."""
+
+    port: int
+    address: str | None
+    protocol: str
+    tls: bool
+
+    def shown(self) -> str:
+        where = "every interface" if self.address is None else self.address
+        where = f"[{where}]" if ":" in where else where
+        return f"{self.protocol}{'+TLS' if self.tls else ''} {where}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ParsedConfig:
+    anonymous: bool
+    listeners: tuple[ConfiguredListener, ...]
+
+
+def parse_config(text: str) -> ParsedConfig:
+    """What a mosquitto.conf this project rendered says about the broker's surface."""
+    anonymous = False
+    found: list[ConfiguredListener] = []
+    block: dict[str, object] | None = None
+
+    def close() -> None:
+        if block is not None:
+            found.append(
+                ConfiguredListener(
+                    int(str(block["port"])),
+                    block["address"] if isinstance(block["address"], str) else None,
+                    str(block.get("protocol", "mqtt")),
+                    bool(block.get("tls")),
+                )
+            )
+
+    for raw in text.splitlines():
+        words = raw.split()
+        if not words or words[0].startswith("#"):
+            continue
+        key = words[0]
+        if key == "allow_anonymous" and len(words) > 1:
+            anonymous = words[1] == "true"
+        elif key == "listener" and len(words) > 1 and words[1].isdigit():
+            close()
+            address = words[2] if len(words) > 2 and words[2] != "::" else None
+            block = {"port": words[1], "address": address}
+        elif block is not None and key == "protocol" and len(words) > 1:
+            block["protocol"] = words[1]
+        elif block is not None and key in ("certfile", "cafile"):
+            block["tls"] = True
+    close()
+    return ParsedConfig(anonymous, tuple(found))
+
+
+@dataclass(frozen=True)
+class RunningSurface:
+    """The running broker's surface: the configuration it was started with (its own file) and
+    the sockets it holds (read from the OS, or published by the engine for Docker)."""
+
+    config_file: str
+    config: ParsedConfig
+    sockets: tuple[tuple[str, int], ...]  # (address, port) it listens on
+    differences: tuple[str, ...]  # how it differs from what the current settings would start
+
+    @property
+    def addresses(self) -> list[str]:
+        return sorted({a for a, _ in self.sockets}, key=lambda a: (":" in a, a))
+
+    @property
+    def exposed(self) -> list[str]:
+        """`address:port` beyond loopback that it listens on."""
+        return [
+            f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in self.sockets if not is_loopback(a)
+        ]
+
+    @property
+    def exposed_anonymous(self) -> bool:
+        return self.config.anonymous and bool(self.exposed)
+
+    def exposure(self) -> str | None:
+        """The warning an anonymous broker beyond loopback earns, from what it holds."""
+        if not self.exposed_anonymous:
+            return None
+        return (
+            f"the running broker is anonymous and listens on {', '.join(self.exposed)}: anyone "
+            "who reaches this machine can read the detections and command the pipeline"
+        )
+
+    def listens(self) -> str:
+        shown = [f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in self.sockets]
+        return ", ".join(shown) or "no socket found"
+
+    def describe(self) -> str:
+        login = "anonymous allowed" if self.config.anonymous else "password"
+        return f"listens on {self.listens()} ({login}; config {self.config_file})"
+
+
+def sockets_of(config: ParsedConfig) -> tuple[tuple[str, int], ...]:
+    """The sockets a config's listeners make, when the OS cannot be asked."""
+    found: list[tuple[str, int]] = []
+    for x in config.listeners:
+        found += (
+            [("0.0.0.0", x.port), ("::", x.port)] if x.address is None else [(x.address, x.port)]
+        )
+    return tuple(dict.fromkeys(found))
+
+
+def config_differences(running: ParsedConfig, wanted: ParsedConfig) -> list[str]:
+    """How the running broker's configuration differs from the current settings', named."""
+    differs = []
+    if running.anonymous != wanted.anonymous:
+        now, want = (
+            ("anonymous", "a password") if running.anonymous else ("a password", "anonymous")
+        )
+        differs.append(f"it takes {now} (the settings: {want})")
+    ran = {x.shown() for x in running.listeners}
+    new = {x.shown() for x in wanted.listeners}
+    if ran != new:
+        only_ran, only_new = sorted(ran - new), sorted(new - ran)
+        differs.append(
+            f"it listens on {', '.join(only_ran) or 'nothing more'} (the settings: "
+            f"{', '.join(only_new) or 'nothing more'})"
+        )
+    return differs
+
+
+def running_surface(
+    config_file: str,
+    text: str,
+    sockets: Sequence[tuple[str, int]] | None,
+    wanted_text: str | None,
+) -> RunningSurface:
+    """The surface from the running broker's config text and the sockets it holds (None when
+    they could not be read: then the config's listeners stand for them)."""
+    config = parse_config(text)
+    held = tuple(dict.fromkeys(sockets)) if sockets else sockets_of(config)
+    differs = config_differences(config, parse_config(wanted_text)) if wanted_text else []
+    return RunningSurface(config_file, config, held, tuple(differs))
+
+
+def reaches(host: str, port: int, surface: RunningSurface) -> bool:
+    """Does `host:port` lead to one of the sockets the broker holds? (False only when the host's
+    addresses are known and none is among them; a name that does not resolve here is not judged.)"""
+    bound = {a for a, p in surface.sockets if p == port}
+    if bound & {"0.0.0.0", "::"}:
+        return True
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return True
+    found = {str(a).split("%")[0] for a in found}
+    return bool(found & bound)

@@ -12,6 +12,7 @@ Nothing here raises for a broken setup: a problem is a row, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -127,6 +128,16 @@ def run(
             )
         )
     report.checks += check_broker(s, backend, state)
+    if backend.managed and state is not None and state.running:
+        running = check_running(s, backend)
+        if any(c.name == "running vs settings" for c in running):  # not what runs: say so
+            report.checks = [
+                dataclasses.replace(c, detail=f"the settings ask for {c.detail}")
+                if c.name.startswith("listener ")
+                else c
+                for c in report.checks
+            ]
+        report.checks += running
     report.checks += check_certificates(s, server=backend.managed)
     add(
         check_password_file(s)
@@ -572,6 +583,47 @@ def check_broker(s: Settings, backend: Backend, state: BrokerState | None) -> li
     return rows
 
 
+def check_running(s: Settings, backend: Backend) -> list[Check]:
+    """The broker that runs, as it is (its own configuration file and the sockets it holds),
+    whatever the current settings say: one started with one-off values is judged by what it
+    does. Anonymous beyond loopback fails unless the current settings accept exactly that."""
+    try:
+        surface = backend.running_surface()
+    except InfraError as exc:
+        return [Check("running broker", SKIP, f"its surface could not be read: {exc}")]
+    if surface is None:
+        return []
+    rows = []
+    accepted = s.expose_anonymous and s.allow_anonymous and not surface.differences
+    if surface.exposed_anonymous and not accepted:
+        rows.append(
+            Check(
+                "running broker",
+                FAIL,
+                f"anonymous and listening beyond loopback on {', '.join(surface.exposed)} "
+                f"(config {surface.config_file}): anyone who reaches this machine can read the "
+                "detections and command the pipeline",
+                "`inv services.restart` to apply the settings (MQTT_ALLOW_ANONYMOUS=false, or "
+                "MQTT_BIND_ADDRESS=loopback)",
+            )
+        )
+    elif surface.exposed_anonymous:
+        rows.append(Check("running broker", WARN, f"{surface.describe()} ({surface.exposure()})"))
+    else:
+        rows.append(Check("running broker", OK, surface.describe()))
+    if surface.differences:
+        rows.append(
+            Check(
+                "running vs settings",
+                WARN,
+                "the running broker was started with other settings: "
+                + "; ".join(surface.differences),
+                "`inv services.restart` applies the current settings",
+            )
+        )
+    return rows
+
+
 # --- secrets ------------------------------------------------------------------------------
 
 
@@ -666,13 +718,12 @@ def check_password_file(s: Settings) -> Check:
         users = passwd.PasswordFile.load(path, missing_ok=False).users()
     except InfraError as exc:
         return Check(name, FAIL, str(exc), f"`inv auth.add-user {user}`")
-    if s.username and s.username not in users:
-        return Check(
-            name,
-            FAIL,
-            f"{path} has no entry for MQTT_USERNAME={s.username!r}",
-            f"`inv auth.add-user {s.username}`",
-        )
+    from .broker_config import check_credentials
+
+    try:  # the check services.up makes: MQTT_USERNAME/MQTT_PASSWORD log in with this file
+        check_credentials(s)
+    except InfraError as exc:
+        return Check(name, FAIL, exc.message, exc.hint or "")
     count = f"{len(users)} user(s)"
     mode = passwd.loose_mode(path)
     if mode is not None:

@@ -390,6 +390,20 @@ def _describe(pid: int) -> str:
         return f"pid {pid}"
 
 
+def listening_sockets(proc: Any) -> list[tuple[str, int]] | None:
+    """The (address, port) TCP sockets `proc` listens on; None when the OS does not say."""
+    try:
+        import psutil
+
+        return [
+            (c.laddr.ip, c.laddr.port)
+            for c in proc.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr
+        ]
+    except Exception:  # AccessDenied (macOS, another user), gone
+        return None
+
+
 def port_owner(port: int) -> str | None:
     """Name and pid of the process listening on `port`, when the OS lets us see it."""
     try:

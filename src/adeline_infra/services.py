@@ -10,7 +10,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import locks, mqtt
@@ -82,6 +82,27 @@ def _up(
             raise InfraError(mismatch)
     backend.start(extras=extras)
     already = already and not backend.recreated
+    try:
+        return _ready(settings, timeout, backend, already, start)
+    except InfraError as exc:
+        if backend.managed and not already:  # a failed up leaves nothing of its own running
+            _stop_after_failure(backend, exc)
+        raise
+
+
+def _stop_after_failure(backend: Backend, exc: InfraError) -> None:
+    try:
+        stopped = backend.stop()
+    except InfraError as stop_error:
+        exc.message += f"; stopping the broker it started failed too: {stop_error}"
+        return
+    if stopped:
+        exc.message += "; the broker it started was stopped"
+
+
+def _ready(
+    settings: Settings, timeout: float, backend: Backend, already: bool, start: float
+) -> UpResult:
     result = mqtt.wait_ready(settings, timeout, alive=backend.alive)
     if result.ok:
         from .settings import exposure_warning
@@ -108,8 +129,30 @@ def _up(
     if not backend.alive():
         raise InfraError(f"the {backend.name} broker exited before it answered{log}")
     raise InfraError(
-        f"the {backend.name} broker did not answer an MQTT CONNECT within {timeout:g} s{log}",
-        hint="see `inv services.logs`",
+        f"the {backend.name} broker did not answer an MQTT CONNECT within {timeout:g} s"
+        f" at {settings.endpoint}{log}",
+        hint=_unreachable_hint(settings, backend),
+    )
+
+
+def _unreachable_hint(settings: Settings, backend: Backend) -> str:
+    """The broker runs but not where the clients look: say where it listens and which setting
+    sends the clients elsewhere (MQTT_BROKER_HOST against MQTT_BIND_ADDRESS)."""
+    from .broker_config import reaches
+
+    try:
+        surface = backend.running_surface()
+    except InfraError:
+        surface = None
+    if surface is not None and not reaches(settings.mqtt_host, settings.mqtt_port, surface):
+        return (
+            f"it listens on {surface.listens()}, which MQTT_BROKER_HOST={settings.mqtt_host} "
+            "does not reach: set MQTT_BROKER_HOST to one of those addresses, or "
+            "MQTT_BIND_ADDRESS to include it"
+        )
+    return (
+        f"check that MQTT_BROKER_HOST={settings.mqtt_host} reaches MQTT_BIND_ADDRESS="
+        f"{settings.bind_address}, and see `inv services.logs`"
     )
 
 
@@ -178,6 +221,9 @@ class BrokerStatus:
     problem: str | None = None  # why exit_code is not 0, in one line
     go2rtc: Go2rtcStatus | None = None
     exit_code: int = EXIT_OK
+    # how the running broker differs from what the current settings would start, named
+    differs: list[str] = field(default_factory=list)
+    config_file: str | None = None  # the configuration the running broker was started with
 
     def as_dict(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -195,6 +241,8 @@ class BrokerStatus:
             "uptime_s": self.uptime_s,
             "detail": self.detail,
             "problem": self.problem,
+            "differs": self.differs,
+            "config_file": self.config_file,
         }
         if self.go2rtc is not None:
             info["go2rtc"] = self.go2rtc.as_dict()
@@ -236,6 +284,8 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
         info.problem = "the broker is not running: start it with `inv services.up`"
         info.exit_code = EXIT_STOPPED
         return info
+    if managed:
+        _running_truth(info, backend)
     if state.started_at:
         info.uptime_s = max(0, round(time.time() - state.started_at))
     probe = mqtt.probe(settings)
@@ -259,6 +309,22 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
     if uptime.isdigit() and info.uptime_s is None:
         info.uptime_s = int(uptime)
     return info
+
+
+def _running_truth(info: BrokerStatus, backend: Backend) -> None:
+    """What the running broker listens on and allows, from its own config and sockets: one
+    started with one-off values (`MQTT_BIND_ADDRESS=0.0.0.0 inv services.up`) is shown as it
+    is, not as the current settings describe it."""
+    try:
+        surface = backend.running_surface()
+    except InfraError:
+        surface = None
+    if surface is None:
+        return
+    info.addresses = surface.addresses
+    info.warning = surface.exposure()
+    info.config_file = surface.config_file
+    info.differs = list(surface.differences)
 
 
 def logs(settings: Settings, *, tail: int, follow: bool) -> Iterator[str]:

@@ -38,6 +38,13 @@ def broker_status(info: BrokerStatus) -> None:
     ]
     if info.local:
         rows.append(("local (plaintext)", info.local))
+    if info.differs:
+        rows.append(
+            (
+                "differs from settings",
+                "; ".join(info.differs) + " (`inv services.restart` applies the settings)",
+            )
+        )
     rows += [(k, v) for k, v in info.detail.items() if v is not None]
     console.key_values("MQTT broker", rows)
     if info.go2rtc is not None:

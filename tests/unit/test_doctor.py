@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adeline_infra import addresses, certs, doctor, procs, views
+from adeline_infra import addresses, certs, doctor, passwd, procs, views
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends.base import BrokerState
 from adeline_infra.backends.native import NativeBackend
@@ -178,7 +178,14 @@ def test_password_file(tmp_path: Path) -> None:
     path.chmod(0o600)
     other = doctor.check_password_file(s)
     assert other.status == doctor.FAIL and "alice" in other.detail
-    path.write_text("bob:$7$101$abc$def\nalice:$7$101$abc$def\n", encoding="utf-8")
+    # the check services.up makes: MQTT_PASSWORD must be alice's password in the file
+    wrong = passwd.hash_password("not-pw", iterations=1000)
+    path.write_text(f"bob:$7$101$abc$def\nalice:{wrong}\n", encoding="utf-8")
+    mismatch = doctor.check_password_file(s)
+    assert mismatch.status == doctor.FAIL and "MQTT_PASSWORD" in mismatch.detail
+    assert "inv auth.add-user alice" in mismatch.fix
+    right = passwd.hash_password("pw", iterations=1000)
+    path.write_text(f"bob:$7$101$abc$def\nalice:{right}\n", encoding="utf-8")
     assert doctor.check_password_file(s).status == doctor.OK
     if os.name != "nt":
         path.chmod(0o644)

@@ -23,17 +23,21 @@ def _settings(tmp_path: Path, path: Path, user: str = "alice") -> settings_mod.S
     )
 
 
+# MQTT_PASSWORD "pw": doctor checks it against the file as services.up does
+PW = passwd.hash_password("pw", iterations=1000).encode("ascii")
+
+
 @pytest.mark.parametrize(
     "content",
     [
-        b"  alice:$7$101$abc$def\n",  # a user line with a leading blank
-        b"# caf\xe9 (latin-1 in a comment)\nalice:$7$101$abc$def\n",  # a non-UTF-8 byte
-        b"alice:$7$101$abc$def\r\n",  # Windows line endings
+        b"  alice:PW\n",  # a user line with a leading blank
+        b"# caf\xe9 (latin-1 in a comment)\nalice:PW\n",  # a non-UTF-8 byte
+        b"alice:PW\r\n",  # Windows line endings
     ],
 )
 def test_files_the_library_accepts_pass(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "passwd"
-    path.write_bytes(content)
+    path.write_bytes(content.replace(b"PW", PW))
     path.chmod(0o600)
     assert "alice" in passwd.PasswordFile.load(path).users()  # what auth.* and the broker see
     row = doctor.check_password_file(_settings(tmp_path, path))

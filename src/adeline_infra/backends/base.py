@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..broker_config import RunningSurface
     from ..settings import Settings
 
 
@@ -71,6 +72,10 @@ class Backend(ABC):
     def preflight_stop(self, task: str = "services.down") -> None:
         """Raise InfraError when a stop now would lose data it could keep (e.g. no room for the
         save); `TASK --force` skips it, and the hint names `task` (down or restart)."""
+        return None
+
+    def running_surface(self) -> RunningSurface | None:
+        """The running broker's own configuration and sockets (None: not running, or unknown)."""
         return None
 
     def config_mismatch(self) -> str | None:

@@ -340,6 +340,23 @@ class NativeBackend(Backend):
             )
         return None
 
+    def running_surface(self) -> broker_config.RunningSurface | None:
+        """The config file our running broker was started with (written at its start, before
+        the spawn) and the sockets the OS says it holds."""
+        proc, _ = self._current()
+        if proc is None:
+            return None
+        try:
+            text = self.conf.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        try:
+            wanted: str | None = self._render()
+        except (ConfigError, InfraError):
+            wanted = None
+        sockets = procs.listening_sockets(proc)
+        return broker_config.running_surface(str(self.conf), text, sockets, wanted)
+
     # --- lifecycle --------------------------------------------------------------------------
 
     def _fingerprint(self, config_text: str) -> str:

@@ -149,22 +149,25 @@ def secure_override(settings: Settings) -> dict[str, Any] | None:
 
 
 def loopback6_override(settings: Settings) -> dict[str, Any] | None:
-    """The ports published on [::1] as well, where the OS has IPv6 loopback; None otherwise.
+    """The ports published on IPv6 as well, where the OS has IPv6 loopback; None otherwise.
 
-    MQTT and WebSockets when MQTT_BIND_ADDRESS is loopback; MQTT_LOCAL_PORT always (it is for
-    this machine only). The engine's userland proxy binds [::1] with or without IPv6 set up in
-    the engine (seen with engine 20.10, `--ipv6=false`: a client of [::1] reaches the broker,
-    one of 127.0.0.2 does not). Without ::1 the entries are left out: the proxy could not bind.
+    MQTT and WebSockets on [::1] when MQTT_BIND_ADDRESS is loopback, and on [::] when it is `::`
+    (every interface: `publish_address` gives 0.0.0.0, this the IPv6 side); MQTT_LOCAL_PORT on
+    [::1] always (it is for this machine only). The engine's userland proxy binds [::1] with or
+    without IPv6 set up in the engine (seen with engine 20.10, `--ipv6=false`: a client of [::1]
+    reaches the broker, one of 127.0.0.2 does not). Without ::1 the entries are left out: the
+    proxy could not bind.
     """
     from ...settings import LOOPBACK
 
     if not broker_config.ipv6_loopback():
         return None
     ports = []
-    if settings.bind_address == LOOPBACK:
-        ports.append(f"[::1]:{settings.mqtt_port}:{CONTAINER_PORT}")
+    if settings.bind_address in (LOOPBACK, "::"):
+        six = "::1" if settings.bind_address == LOOPBACK else "::"
+        ports.append(f"[{six}]:{settings.mqtt_port}:{CONTAINER_PORT}")
         if settings.ws_port:
-            ports.append(f"[::1]:{settings.ws_port}:{CONTAINER_WS_PORT}")
+            ports.append(f"[{six}]:{settings.ws_port}:{CONTAINER_WS_PORT}")
     if settings.use_tls and settings.local_port:
         ports.append(f"[::1]:{settings.local_port}:{CONTAINER_LOCAL_PORT}")
     return {"services": {SERVICE: {"ports": ports}}} if ports else None

@@ -291,14 +291,18 @@ def compose_env(
 def publish_address(settings: Settings) -> str:
     """Where Compose publishes the ports (ADELINE_PUBLISH_ADDRESS): MQTT_BIND_ADDRESS.
 
-    Loopback is 127.0.0.1 here; ::1 is published by an override of its own where the OS has it
-    (`broker_setup.loopback6_override`). An IPv6 address goes in brackets, as Compose wants.
+    Loopback is 127.0.0.1 here, and `::` (every interface) is 0.0.0.0: the IPv6 side of each
+    (::1, [::]) is published by an override of its own where the OS has IPv6
+    (`broker_setup.loopback6_override`), so both stacks answer, as the native broker's do. An
+    IPv6 address goes in brackets, as Compose wants.
     """
     from ...settings import LOOPBACK
 
     address = settings.bind_address
     if address == LOOPBACK:
         return "127.0.0.1"
+    if address == "::":  # published on [::] alone, 127.0.0.1 was refused
+        return "0.0.0.0"
     return f"[{address}]" if ":" in address else address
 
 
