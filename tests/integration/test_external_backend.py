@@ -18,7 +18,7 @@ from adeline_infra import mqtt
 from adeline_infra.backends import native
 
 from ..conftest import settings_from
-from ..helpers import base_env, inv, inv_background, inv_here
+from ..helpers import base_env, chosen_mosquitto, inv, inv_background, inv_here
 from .secure_setup import prepare
 from .standin import StandInPipeline, detection_payload
 from .test_monitor_control import wait_listening
@@ -44,7 +44,7 @@ FAMILY = socket.AF_INET6 if ":" in HOST else socket.AF_INET
 
 def mosquitto_binary() -> str:
     # where the native backend finds it: PATH, Homebrew's sbin, %ProgramFiles%\mosquitto ...
-    found = native.find_mosquitto(os.environ.get("MOSQUITTO_BIN"))
+    found = native.find_mosquitto(chosen_mosquitto())
     if found is None:
         pytest.skip("no mosquitto binary to play the external broker")
     return found
