@@ -12,7 +12,9 @@ behaviour of the script; after the last one, `then` applies to every further con
 `tls=` an `ssl.SSLContext` (server side) makes it a TLS listener: a client that fails the
 handshake (wrong CA, plain MQTT, no client certificate when one is required) is dropped.
 `retained=` {topic: payload}: after a CONNACK, a SUBSCRIBE gets these (for the filters that name
-them exactly) as retained PUBLISHes, then its SUBACK, in that order, as mosquitto does.
+them exactly) as retained PUBLISHes, then its SUBACK. With `retained_delay=` seconds, the
+SUBACK comes first and the retained PUBLISHes that much later, as EMQX's retainer or a broker with
+a networked store sends them (MQTT does not order them relative to the SUBACK).
 
 Everything happens on 127.0.0.1 and in milliseconds: use it for probe / wait_ready / session /
 services.up branches, and a real mosquitto for what a broker does.
@@ -115,10 +117,15 @@ class FakeBroker:
         then: Behaviour = CONNACK,
         tls: ssl.SSLContext | None = None,
         retained: dict[str, bytes] | None = None,
+        retained_delay: float | None = None,
     ) -> None:
         self.script = list(script)
         self.retained = dict(retained or {})
+        self.retained_delay = retained_delay
+        self._send_lock = threading.Lock()  # the delayed PUBLISHes and the handler share sockets
         self.subscribed: list[str] = []  # every topic filter subscribed to
+        # what happened, in order: ("suback", filter...), ("retained", topic), ("publish", topic)
+        self.events: list[tuple[str, str]] = []
         self.answer_subscribe = True  # False: SUBSCRIBEs are never answered
         self.then = then
         self.tls = tls
@@ -205,6 +212,8 @@ class FakeBroker:
                 first, body = read_packet(sock)
                 if first == SUBSCRIBE and self.answer_subscribe:
                     self._suback(sock, body)
+                elif first >> 4 == 3:  # PUBLISH: noted, QoS 1 acknowledged (not delivered)
+                    self._puback(sock, first, body)
         except (OSError, ConnectionError):
             return
         finally:
@@ -214,13 +223,41 @@ class FakeBroker:
     def _suback(self, sock: socket.socket, body: bytes) -> None:
         packet_id, filters = _subscription(body)
         self.subscribed += filters
+        publishes = b""
+        sent = [("retained", t) for t in filters if t in self.retained]
         for topic in filters:
             if topic in self.retained:  # PUBLISH, QoS 0, retain: topic, no properties, payload
                 name = topic.encode()
                 publish = len(name).to_bytes(2, "big") + name + b"\0" + self.retained[topic]
-                sock.sendall(_packet(0x31, publish))
+                publishes += _packet(0x31, publish)
         # SUBACK: the packet id, no properties, granted QoS 0 for each filter
-        sock.sendall(_packet(SUBACK, packet_id + b"\0" + bytes(len(filters))))
+        suback = _packet(SUBACK, packet_id + b"\0" + bytes(len(filters)))
+        acked = [("suback", f) for f in filters]
+        if self.retained_delay is None:
+            self.events += sent + acked
+            self._send(sock, publishes + suback)
+            return
+        self.events += acked
+        self._send(sock, suback)
+        if publishes:
+
+            def later() -> None:
+                self.events.extend(sent)
+                self._send(sock, publishes)
+
+            timer = threading.Timer(self.retained_delay, later)
+            timer.daemon = True
+            timer.start()
+
+    def _puback(self, sock: socket.socket, first: int, body: bytes) -> None:
+        size = int.from_bytes(body[:2], "big")
+        self.events.append(("publish", body[2 : 2 + size].decode()))
+        if (first >> 1) & 3 == 1:  # PUBACK: the packet id, success (no reason code needed)
+            self._send(sock, _packet(0x40, body[2 + size : 4 + size]))
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        with self._send_lock, contextlib.suppress(OSError):
+            sock.sendall(data)
 
 
 def server_tls_context(tls_dir: Path, *, require_client_cert: bool = False) -> ssl.SSLContext:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 import threading
 import time
@@ -259,25 +258,16 @@ class Watcher:
         self.values: dict[str, bytes] = {}
         self.received_at: dict[str, float] = {}
         self.connected = False
-        self.primed = threading.Event()  # the retained values have all arrived
-        self._marker: int | None = None
+        self._reader = mqtt.RetainedReader([SYS_FILTER, settings.topic_status], self._on_message)
         self._lock = threading.Lock()
 
     def _subscribe(self, client: paho.Client) -> None:
         # callbacks are set here, in the network thread, before anything can arrive
-        client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
         self.connected = True
-        client.subscribe([(SYS_FILTER, 0), (self.settings.topic_status, 0)])
-        # its SUBACK comes after the retained messages of the subscription above (see mqtt.retained)
-        _, self._marker = client.subscribe(f"adeline/marker/{secrets.token_hex(8)}", 0)
+        self._reader.subscribe(client)
 
-    def _on_subscribe(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
-        if mid == self._marker:
-            self.primed.set()
-
-    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+    def _on_message(self, msg: Any) -> None:
         with self._lock:
             self.values[msg.topic] = msg.payload
             self.received_at[msg.topic] = time.monotonic()
@@ -288,7 +278,7 @@ class Watcher:
     def run(self, render: Callable[[], None], interval: float) -> None:
         """Call `render()` every `interval` seconds until Ctrl+C (which ends it normally)."""
         with mqtt.session(self.settings, "monitor-watch", on_connect=self._subscribe):
-            self.primed.wait(self.settings.connect_timeout)
+            self._reader.wait(self.settings.connect_timeout)  # the retained values are in
             try:
                 while True:
                     render()
@@ -456,46 +446,41 @@ def follow(
     note = note or (lambda line: print(line, file=sys.stderr, flush=True))
     topic = settings.topic_status
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
-    marker: list[int] = []
 
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+    def on_message(msg: Any) -> None:
         events.put(("message", (msg.payload, bool(msg.retain))))
-
-    def on_subscribe(_c: Any, _u: Any, mid: int, codes: Any, _p: Any) -> None:
-        bad = [str(rc) for rc in codes if rc.is_failure]
-        events.put(("refused", bad[0]) if bad else ("subscribed", mid in marker))
 
     def on_disconnect(*_args: Any) -> None:
         events.put(("lost", None))
 
+    reader = mqtt.RetainedReader([topic], on_message, qos=1)
+
     def on_connect(client: paho.Client) -> None:
-        client.on_message = on_message
-        client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect
-        client.subscribe(topic, qos=1)
-        # its SUBACK comes after the retained status (see mqtt.retained)
-        _, mid = client.subscribe(f"adeline/marker/{secrets.token_hex(8)}", 0)
-        if mid is not None:
-            marker.append(mid)
+        reader.subscribe(client)
 
     last: bytes | None = None
     with mqtt.session(settings, "monitor-follow", on_connect=on_connect):
         note(f"following {topic} on {settings.endpoint} (Ctrl+C to stop)")
         try:
+            if not reader.wait(settings.connect_timeout):
+                raise InfraError(
+                    mqtt.describe_failure(settings, "did not acknowledge the subscription in time")
+                )
+            if reader.refused:
+                raise InfraError(
+                    f"the broker refused the subscription to {topic} ({reader.refused[0]}): "
+                    "check the user's ACL"
+                )
+            if reader.messages == 0:  # everything retained has arrived, and there was nothing
+                note("no status published yet: waiting for the first one")
             while True:
                 try:
                     kind, value = events.get(timeout=0.5)
                 except queue.Empty:
                     continue
-                if kind == "refused":
-                    raise InfraError(
-                        f"the broker refused the subscription to {topic} ({value}): "
-                        "check the user's ACL"
-                    )
                 if kind == "lost":
                     note("connection to the broker lost: reconnecting ...")
-                elif kind == "subscribed" and value and last is None:
-                    note("no status published yet: waiting for the first one")
                 elif kind == "message":
                     payload, retained = value
                     if payload == last:
