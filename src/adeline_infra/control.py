@@ -168,6 +168,6 @@ def send(
 def _status(raw: bytes) -> dict[str, Any]:
     data = payloads.load(raw)
     if isinstance(data, dict):
-        return data
+        return payloads.unwrap_status(data)  # the health report: fields, not a string
     text = raw[:200].decode("utf-8", "replace")
     return {"status": None, "malformed": text + ("..." if len(raw) > 200 else "")}

@@ -109,8 +109,9 @@ class PipelineInfo:
     """The pipeline's status, read from its retained status payload.
 
     A status is `{"status": "running", "timestamp", "client_id"}`; anything else in a JSON
-    object - such as the health report the pipeline publishes as its status after `health` - is
-    a structured status: its other members are in `fields` (None for a plain status).
+    object is a structured status: its other members are in `fields` (None for a plain status).
+    A `status` member that is an object, or a string holding a JSON object (the health report
+    the pipeline publishes after `health`), is a structured status too: its members are fields.
     `problem` says why there is no status to show.
     """
 
@@ -161,6 +162,7 @@ def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> Pipe
     if not isinstance(data, dict):
         info.problem = f"the retained status is not a JSON object: {_preview(payload)}"
         return info
+    data = payloads.unwrap_status(data)  # the health report: a string holding JSON
     status = data.get("status")
     info.status = status if isinstance(status, str) else None
     info.timestamp = data.get("timestamp")
