@@ -8,6 +8,9 @@ behaviour of the script; after the last one, `then` applies to every further con
   (0 = success, 0x86 bad user name or password, 0x87 not authorized, 0x88 server unavailable).
 - `CLOSE`: read CONNECT, close the connection without a CONNACK.
 - `SILENT`: accept and read, never answer; the connection stays open until the client goes.
+- `V311_ONLY`: a broker that speaks MQTT 3.1.1 and no later (amqtt, VerneMQ's default): an
+  MQTT 5 CONNECT gets the 3.1.1 CONNACK "unacceptable protocol version" and the connection is
+  closed; a 3.1.1 CONNECT is accepted.
 
 `tls=` an `ssl.SSLContext` (server side) makes it a TLS listener: a client that fails the
 handshake (wrong CA, plain MQTT, no client certificate when one is required) is dropped.
@@ -48,6 +51,7 @@ def connack(code: int = 0) -> Behaviour:
 CONNACK = connack(0)
 CLOSE = Behaviour("close")
 SILENT = Behaviour("silent")
+V311_ONLY = Behaviour("v311")
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -206,6 +210,13 @@ class FakeBroker:
             self.connects.append(body)
             if behaviour.name == "close":
                 return
+            if behaviour.name == "v311":  # the protocol level follows the name "MQTT"
+                level = body[6] if len(body) > 6 else 0
+                sock.sendall(bytes([CONNACK_TYPE, 2, 0, 1 if level > 4 else 0]))
+                if level > 4:
+                    return
+                while read_packet(sock):  # a 3.1.1 client: read until it goes
+                    pass
             # MQTT 5 CONNACK: flags 0 (no session present), reason code, no properties.
             sock.sendall(bytes([CONNACK_TYPE, 3, 0, behaviour.code, 0]))
             while True:  # then SUBSCRIBEs (answered), DISCONNECT..., until the client goes

@@ -53,14 +53,17 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-def make_client(settings: Settings, purpose: str) -> mqtt.Client:
-    """A paho client configured from settings (credentials, TLS, unique id). Not connected."""
+def make_client(settings: Settings, purpose: str, *, v311: bool = False) -> mqtt.Client:
+    """A paho client configured from settings (credentials, TLS, unique id). Not connected.
+
+    MQTT 5, as Adeline's pipeline speaks it; `v311` only to tell a broker that speaks nothing
+    newer than 3.1.1 (`speaks_only_311`)."""
     import paho.mqtt.client as mqtt
 
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=new_client_id(purpose),
-        protocol=mqtt.MQTTv5,
+        protocol=mqtt.MQTTv311 if v311 else mqtt.MQTTv5,
     )
     client.connect_timeout = settings.connect_timeout
     if settings.username:
@@ -108,11 +111,11 @@ def _connect_error(exc: BaseException, *, tls: bool = False) -> str:
     return f"is not reachable ({exc})"
 
 
-def probe(settings: Settings, timeout: float | None = None) -> ProbeResult:
+def probe(settings: Settings, timeout: float | None = None, *, v311: bool = False) -> ProbeResult:
     """One MQTT CONNECT; success only when the broker answers with a successful CONNACK."""
     timeout = settings.connect_timeout if timeout is None else timeout
     start = time.monotonic()
-    client = make_client(settings, "probe")
+    client = make_client(settings, "probe", v311=v311)
     client.connect_timeout = timeout
     answer: dict[str, Any] = {}
 
@@ -140,7 +143,8 @@ def probe(settings: Settings, timeout: float | None = None) -> ProbeResult:
     if rc is None:
         return ProbeResult(False, _no_connack(settings), elapsed=elapsed)
     if rc.is_failure:
-        return ProbeResult(False, _refusal(settings, rc), refused=True, elapsed=elapsed)
+        reason = _refusal(settings, rc, v311=v311)
+        return ProbeResult(False, reason, refused=True, elapsed=time.monotonic() - start)
     return ProbeResult(True, "answered CONNACK", elapsed=elapsed)
 
 
@@ -155,8 +159,29 @@ def _no_connack(settings: Settings) -> str:
     return "accepted the connection but sent no CONNACK (a TLS listener? see MQTT_USE_TLS)"
 
 
-def _refusal(settings: Settings, rc: Any) -> str:
+# CONNACK codes for "I do not speak your protocol version": MQTT 5's, and 3.1.1's (which a
+# 3.1.1-only broker answers an MQTT 5 CONNECT with).
+UNSUPPORTED_PROTOCOL = (0x84, 1)
+
+
+def speaks_only_311(settings: Settings) -> bool:
+    """Does the broker that refused our MQTT 5 CONNECT accept an MQTT 3.1.1 one?"""
+    return probe(settings, v311=True).ok
+
+
+def _only_311(settings: Settings, rc: Any) -> str:
     name = rc.getName() if hasattr(rc, "getName") else str(rc)
+    what = "speaks only MQTT 3.1.1" if speaks_only_311(settings) else f"refused MQTT 5 ({name})"
+    return (
+        f"{what}: Adeline's pipeline (and monitor, control) need MQTT 5; use a broker "
+        "that speaks it (mosquitto >= 1.6, EMQX, VerneMQ allowing version 5)"
+    )
+
+
+def _refusal(settings: Settings, rc: Any, *, v311: bool = False) -> str:
+    name = rc.getName() if hasattr(rc, "getName") else str(rc)
+    if rc.value in UNSUPPORTED_PROTOCOL and not v311:
+        return _only_311(settings, rc)
     if rc.value in (0x86, 0x87, 4, 5):  # bad user name or password / not authorized
         who = f"user {settings.username!r}" if settings.username else "anonymous access"
         return (
