@@ -14,10 +14,10 @@ behaviour of the script; after the last one, `then` applies to every further con
 
 `tls=` an `ssl.SSLContext` (server side) makes it a TLS listener: a client that fails the
 handshake (wrong CA, plain MQTT, no client certificate when one is required) is dropped.
-`retained=` {topic: payload}: after a CONNACK, a SUBSCRIBE gets these (for the filters that name
-them exactly) as retained PUBLISHes, then its SUBACK. With `retained_delay=` seconds, the
-SUBACK comes first and the retained PUBLISHes that much later, as EMQX's retainer or a broker with
-a networked store sends them (MQTT does not order them relative to the SUBACK).
+`retained=` {topic: payload}: after a CONNACK, a SUBSCRIBE gets these (for the filters that match
+them, wildcards included) as retained PUBLISHes, then its SUBACK. With `retained_delay=` seconds,
+the SUBACK comes first and the retained PUBLISHes that much later, as EMQX's retainer or a broker
+with a networked store sends them (MQTT does not order them relative to the SUBACK).
 
 Everything happens on 127.0.0.1 and in milliseconds: use it for probe / wait_ready / session /
 services.up branches, and a real mosquitto for what a broker does.
@@ -235,12 +235,14 @@ class FakeBroker:
         packet_id, filters = _subscription(body)
         self.subscribed += filters
         publishes = b""
-        sent = [("retained", t) for t in filters if t in self.retained]
-        for topic in filters:
-            if topic in self.retained:  # PUBLISH, QoS 0, retain: topic, no properties, payload
-                name = topic.encode()
-                publish = len(name).to_bytes(2, "big") + name + b"\0" + self.retained[topic]
-                publishes += _packet(0x31, publish)
+        from paho.mqtt.client import topic_matches_sub
+
+        matching = [t for f in filters for t in self.retained if topic_matches_sub(f, t)]
+        sent = [("retained", t) for t in matching]
+        for topic in matching:  # PUBLISH, QoS 0, retain: topic, no properties, payload
+            name = topic.encode()
+            publish = len(name).to_bytes(2, "big") + name + b"\0" + self.retained[topic]
+            publishes += _packet(0x31, publish)
         # SUBACK: the packet id, no properties, granted QoS 0 for each filter
         suback = _packet(SUBACK, packet_id + b"\0" + bytes(len(filters)))
         acked = [("suback", f) for f in filters]

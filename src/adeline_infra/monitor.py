@@ -77,12 +77,81 @@ def _text(payload: bytes) -> str:
     return payload.decode("utf-8", "replace")
 
 
+def _emqx_uptime(text: str) -> int | None:
+    """EMQX's uptime: "N seconds", or "1 days, 2 hours, 3 minutes, 4 seconds" (4.x)."""
+    units = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}
+    total, found = 0, False
+    for part in text.split(","):
+        words = part.split()
+        if len(words) == 2 and words[0].isdigit() and words[1].rstrip("s") in units:
+            total += int(words[0]) * units[words[1].rstrip("s")]
+            found = True
+        elif part.strip():
+            return None
+    return total if found else None
+
+
+# EMQX's tree: $SYS/brokers/<node>/ + topic -> (key, parser)
+_EMQX_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("version", "version", lambda t: t.strip() or None),
+    ("uptime", "uptime_s", _emqx_uptime),
+    ("stats/connections/count", "clients_connected", _int),
+    ("stats/retained/count", "retained_messages", _int),
+    ("stats/subscriptions/count", "subscriptions", _int),
+)
+# What a status view shows of the broker: named when unknown.
+_SHOWN = {
+    "version": "version",
+    "uptime_s": "uptime",
+    "clients_connected": "clients",
+    "messages_received_per_min": "load",
+    "retained_messages": "retained count",
+    "subscriptions": "subscriptions",
+}
+
+
+def emqx_node(sys_values: Mapping[str, bytes]) -> str | None:
+    """The node of an EMQX `$SYS/brokers/<node>/...` tree, if there is one."""
+    for topic in sorted(sys_values):
+        parts = topic.split("/")
+        if len(parts) >= 4 and parts[:2] == ["$SYS", "brokers"] and parts[3] == "version":
+            return parts[2]
+    return None
+
+
 def broker_info(sys_values: Mapping[str, bytes], *, reachable: bool = True) -> dict[str, Any]:
-    """The broker part of a snapshot from `$SYS` values (topic -> payload). Missing -> None."""
+    """The broker part of a snapshot from `$SYS` values (topic -> payload). Missing -> None.
+
+    `$SYS` is mosquitto's (`$SYS/broker/...`); EMQX has `$SYS/brokers/<node>/...`; others a part
+    of either, or none. `sys_tree` says which was found ("mosquitto", "emqx", None), and
+    `sys_note` names what is not known (None when nothing the view shows is missing): a broker
+    without `$SYS` is no less healthy, only less described.
+    """
     info: dict[str, Any] = {"reachable": reachable}
     for topic, key, parse in _SYS_FIELDS:
         raw = sys_values.get(_B + topic)
         info[key] = parse(_text(raw)) if raw is not None else None
+    tree = "mosquitto" if any(t.startswith(_B) for t in sys_values) else None
+    node = None if tree else emqx_node(sys_values)
+    if node is not None:
+        tree = "emqx"
+        for topic, key, parse in _EMQX_FIELDS:
+            raw = sys_values.get(f"$SYS/brokers/{node}/{topic}")
+            info[key] = parse(_text(raw)) if raw is not None else None
+    info["sys_tree"] = tree
+    missing = [name for key, name in _SHOWN.items() if info[key] is None]
+    if not reachable:
+        info["sys_note"] = None
+    elif tree is None:
+        info["sys_note"] = (
+            "no $SYS values: this broker publishes none (or not to this user), so its "
+            "version, uptime, clients and load are unknown"
+        )
+    elif missing:
+        where = f"EMQX's $SYS/brokers/{node}/" if node else "its $SYS"
+        info["sys_note"] = f"{where} has no {', '.join(missing)}: unknown"
+    else:
+        info["sys_note"] = None
     return info
 
 
@@ -341,6 +410,8 @@ def status_rows(snap: Snapshot) -> tuple[list[tuple[str, str]], list[tuple[str, 
         ("retained messages", _show(b["retained_messages"])),
         ("subscriptions", _show(b["subscriptions"])),
     ]
+    if b.get("sys_note"):
+        broker.append(("$SYS", b["sys_note"]))
     if p.status is None and p.fields:
         pipeline = [("status", "(a structured status: the fields below)")]
         if p.timestamp or p.client_id:
