@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import ROOT, Lines, base_env, free_port, inv_here
+from ..helpers import ROOT, Lines, assert_one_line_error, base_env, free_port, inv_here
 
 pytestmark = pytest.mark.integration
 
@@ -75,23 +75,12 @@ def amqtt_env(tmp_path: Path) -> Iterator[dict[str, str]]:
             proc.wait(5)
 
 
-def _one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
-
-
 def test_services_up_says_the_broker_speaks_only_311(amqtt_env: dict[str, str]) -> None:
-    up = inv_here("services.up", env=amqtt_env)
-    assert up.returncode == 1
-    assert MQTT_5 in _one_line(up.stderr)
+    assert_one_line_error(inv_here("services.up", env=amqtt_env), MQTT_5)
 
 
 def test_services_status_says_it_in_one_line(amqtt_env: dict[str, str]) -> None:
-    status = inv_here("services.status", env=amqtt_env)
-    assert status.returncode == 1
-    assert MQTT_5 in _one_line(status.stderr)
+    assert_one_line_error(inv_here("services.status", env=amqtt_env), MQTT_5)
     data = inv_here("services.status", "--json", env=amqtt_env)
     info = json.loads(data.stdout)
     assert info["healthy"] is False and MQTT_5 in info["problem"]
@@ -108,6 +97,4 @@ def test_doctor_names_mqtt_5_in_the_broker_row(amqtt_env: dict[str, str]) -> Non
 def test_monitor_and_control_do_not_fall_back(
     amqtt_env: dict[str, str], task: tuple[str, ...]
 ) -> None:
-    result = inv_here(*task, env=amqtt_env)
-    assert result.returncode == 1
-    assert MQTT_5 in _one_line(result.stderr)
+    assert_one_line_error(inv_here(*task, env=amqtt_env), MQTT_5)
