@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -324,12 +325,12 @@ def run(s: Settings, env: dict[str, str], tmp: Path, n: int, publisher: str, idl
     from adeline_infra import monitor as monitor_mod
 
     lib = []
-    for _ in range(5):
+    for _ in range(21):
         t0 = time.perf_counter()
         monitor_mod.snapshot(s)
         lib.append(time.perf_counter() - t0)
     cli = []
-    for _ in range(3):
+    for _ in range(7):
         t0 = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "invoke", "monitor.status", "--json"],
@@ -340,8 +341,14 @@ def run(s: Settings, env: dict[str, str], tmp: Path, n: int, publisher: str, idl
             check=True,
         )
         cli.append(time.perf_counter() - t0)
-    print(f"monitor.snapshot() in-process: median {sorted(lib)[2] * 1000:.1f} ms of 5")
-    print(f"inv monitor.status --json, whole process: median {sorted(cli)[1] * 1000:.0f} ms of 3")
+    print(
+        f"monitor.snapshot() in-process: median {statistics.median(lib) * 1000:.1f} ms "
+        f"of {len(lib)}"
+    )
+    print(
+        f"inv monitor.status --json, whole process: median "
+        f"{statistics.median(cli) * 1000:.0f} ms of {len(cli)}"
+    )
     return 0
 
 

@@ -8,11 +8,16 @@ behaviour of the script; after the last one, `then` applies to every further con
   (0 = success, 0x86 bad user name or password, 0x87 not authorized, 0x88 server unavailable).
 - `CLOSE`: read CONNECT, close the connection without a CONNACK.
 - `SILENT`: accept and read, never answer; the connection stays open until the client goes.
+- `V311_ONLY`: a broker that speaks MQTT 3.1.1 and no later (amqtt, VerneMQ's default): an
+  MQTT 5 CONNECT gets the 3.1.1 CONNACK "unacceptable protocol version" and the connection is
+  closed; a 3.1.1 CONNECT is accepted.
 
 `tls=` an `ssl.SSLContext` (server side) makes it a TLS listener: a client that fails the
 handshake (wrong CA, plain MQTT, no client certificate when one is required) is dropped.
-`retained=` {topic: payload}: after a CONNACK, a SUBSCRIBE gets these (for the filters that name
-them exactly) as retained PUBLISHes, then its SUBACK, in that order, as mosquitto does.
+`retained=` {topic: payload}: after a CONNACK, a SUBSCRIBE gets these (for the filters that match
+them, wildcards included) as retained PUBLISHes, then its SUBACK. With `retained_delay=` seconds,
+the SUBACK comes first and the retained PUBLISHes that much later, as EMQX's retainer or a broker
+with a networked store sends them (MQTT does not order them relative to the SUBACK).
 
 Everything happens on 127.0.0.1 and in milliseconds: use it for probe / wait_ready / session /
 services.up branches, and a real mosquitto for what a broker does.
@@ -46,6 +51,7 @@ def connack(code: int = 0) -> Behaviour:
 CONNACK = connack(0)
 CLOSE = Behaviour("close")
 SILENT = Behaviour("silent")
+V311_ONLY = Behaviour("v311")
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -115,10 +121,15 @@ class FakeBroker:
         then: Behaviour = CONNACK,
         tls: ssl.SSLContext | None = None,
         retained: dict[str, bytes] | None = None,
+        retained_delay: float | None = None,
     ) -> None:
         self.script = list(script)
         self.retained = dict(retained or {})
+        self.retained_delay = retained_delay
+        self._send_lock = threading.Lock()  # the delayed PUBLISHes and the handler share sockets
         self.subscribed: list[str] = []  # every topic filter subscribed to
+        # what happened, in order: ("suback", filter...), ("retained", topic), ("publish", topic)
+        self.events: list[tuple[str, str]] = []
         self.answer_subscribe = True  # False: SUBSCRIBEs are never answered
         self.then = then
         self.tls = tls
@@ -199,12 +210,21 @@ class FakeBroker:
             self.connects.append(body)
             if behaviour.name == "close":
                 return
+            if behaviour.name == "v311":  # the protocol level follows the name "MQTT"
+                level = body[6] if len(body) > 6 else 0
+                sock.sendall(bytes([CONNACK_TYPE, 2, 0, 1 if level > 4 else 0]))
+                if level > 4:
+                    return
+                while read_packet(sock):  # a 3.1.1 client: read until it goes
+                    pass
             # MQTT 5 CONNACK: flags 0 (no session present), reason code, no properties.
             sock.sendall(bytes([CONNACK_TYPE, 3, 0, behaviour.code, 0]))
             while True:  # then SUBSCRIBEs (answered), DISCONNECT..., until the client goes
                 first, body = read_packet(sock)
                 if first == SUBSCRIBE and self.answer_subscribe:
                     self._suback(sock, body)
+                elif first >> 4 == 3:  # PUBLISH: noted, QoS 1 acknowledged (not delivered)
+                    self._puback(sock, first, body)
         except (OSError, ConnectionError):
             return
         finally:
@@ -214,13 +234,43 @@ class FakeBroker:
     def _suback(self, sock: socket.socket, body: bytes) -> None:
         packet_id, filters = _subscription(body)
         self.subscribed += filters
-        for topic in filters:
-            if topic in self.retained:  # PUBLISH, QoS 0, retain: topic, no properties, payload
-                name = topic.encode()
-                publish = len(name).to_bytes(2, "big") + name + b"\0" + self.retained[topic]
-                sock.sendall(_packet(0x31, publish))
+        publishes = b""
+        from paho.mqtt.client import topic_matches_sub
+
+        matching = [t for f in filters for t in self.retained if topic_matches_sub(f, t)]
+        sent = [("retained", t) for t in matching]
+        for topic in matching:  # PUBLISH, QoS 0, retain: topic, no properties, payload
+            name = topic.encode()
+            publish = len(name).to_bytes(2, "big") + name + b"\0" + self.retained[topic]
+            publishes += _packet(0x31, publish)
         # SUBACK: the packet id, no properties, granted QoS 0 for each filter
-        sock.sendall(_packet(SUBACK, packet_id + b"\0" + bytes(len(filters))))
+        suback = _packet(SUBACK, packet_id + b"\0" + bytes(len(filters)))
+        acked = [("suback", f) for f in filters]
+        if self.retained_delay is None:
+            self.events += sent + acked
+            self._send(sock, publishes + suback)
+            return
+        self.events += acked
+        self._send(sock, suback)
+        if publishes:
+
+            def later() -> None:
+                self.events.extend(sent)
+                self._send(sock, publishes)
+
+            timer = threading.Timer(self.retained_delay, later)
+            timer.daemon = True
+            timer.start()
+
+    def _puback(self, sock: socket.socket, first: int, body: bytes) -> None:
+        size = int.from_bytes(body[:2], "big")
+        self.events.append(("publish", body[2 : 2 + size].decode()))
+        if (first >> 1) & 3 == 1:  # PUBACK: the packet id, success (no reason code needed)
+            self._send(sock, _packet(0x40, body[2 + size : 4 + size]))
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        with self._send_lock, contextlib.suppress(OSError):
+            sock.sendall(data)
 
 
 def server_tls_context(tls_dir: Path, *, require_client_cert: bool = False) -> ssl.SSLContext:

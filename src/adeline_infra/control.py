@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,41 +94,38 @@ def send(
     ack_timeout = settings.connect_timeout
     start = time.monotonic()
     statuses: queue.Queue[Any] = queue.Queue()
-    subscribed = threading.Event()
-    suback: list[Any] = []
     pubacks: dict[int, Any] = {}
 
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+    def on_message(msg: Any) -> None:
         if msg.retain:  # replayed on subscribe: the status from before our command
             return
         statuses.put(msg.payload)
 
-    def on_subscribe(_c: Any, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
-        suback.extend(codes)
-        subscribed.set()
-
     def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         pubacks[mid] = reason
 
+    # With --wait: the command goes out once everything retained on the answer's topic has
+    # arrived (and been skipped), however late the broker sends it.
+    reader = mqtt.RetainedReader([awaited], on_message, qos=1) if awaited else None
+
     def on_connect(client: paho.Client) -> None:
         # set in the network thread, before any answer can arrive
-        client.on_message = on_message
-        client.on_subscribe = on_subscribe
         client.on_publish = on_publish
+        if reader is not None:
+            reader.subscribe(client)
 
     with mqtt.session(settings, "control", on_connect=on_connect) as client:
-        if awaited is not None:
-            client.subscribe(awaited, qos=1)
-            if not subscribed.wait(ack_timeout):
+        if reader is not None:
+            if not reader.wait(ack_timeout):
                 raise InfraError(
                     mqtt.describe_failure(
                         settings, f"did not acknowledge a SUBSCRIBE within {ack_timeout:g} s"
                     )
                 )
-            if any(rc.is_failure for rc in suback):
+            if reader.refused:
                 raise InfraError(
                     f"the broker refused the subscription to {awaited} "
-                    f"({suback[0]}): check the user's ACL, or send without --wait"
+                    f"({reader.refused[0]}): check the user's ACL, or send without --wait"
                 )
         info = client.publish(settings.topic_commands, payload(name), qos=1)
         try:
@@ -172,6 +168,6 @@ def send(
 def _status(raw: bytes) -> dict[str, Any]:
     data = payloads.load(raw)
     if isinstance(data, dict):
-        return data
+        return payloads.unwrap_status(data)  # the health report: fields, not a string
     text = raw[:200].decode("utf-8", "replace")
     return {"status": None, "malformed": text + ("..." if len(raw) > 200 else "")}

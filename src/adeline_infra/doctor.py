@@ -564,6 +564,7 @@ def check_broker(s: Settings, backend: Backend, state: BrokerState | None) -> li
                     f"answers CONNACK at {s.endpoint} {how} ({result.elapsed * 1000:.0f} ms)",
                 )
             )
+            rows.append(check_sys(s))
         else:
             rows.append(
                 Check(
@@ -622,6 +623,31 @@ def check_running(s: Settings, backend: Backend) -> list[Check]:
             )
         )
     return rows
+
+
+def check_sys(s: Settings) -> Check:
+    """What the broker's `$SYS` tells (mosquitto's, EMQX's): a broker without one is healthy,
+    only less described, so its absence is a skip, never a warning."""
+    from . import mqtt
+    from .monitor import broker_info
+    from .services import STATUS_SYS
+
+    try:
+        known = broker_info(mqtt.retained(s, STATUS_SYS, purpose="doctor", timeout=2.0))
+    except InfraError as exc:
+        return Check("broker $SYS", SKIP, f"not read: {exc}")
+    if known["sys_tree"] is None:
+        return Check(
+            "broker $SYS",
+            SKIP,
+            "none published (not mosquitto, $SYS off, or denied to this user): version and "
+            "uptime unknown; status, monitor and control work without it",
+        )
+    tree = (
+        "mosquitto's $SYS/broker/" if known["sys_tree"] == "mosquitto" else "EMQX's $SYS/brokers/"
+    )
+    version = known["version"] or "unknown version"
+    return Check("broker $SYS", OK, f"{tree}: {version}")
 
 
 # --- secrets ------------------------------------------------------------------------------

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 import threading
 import time
@@ -78,12 +77,81 @@ def _text(payload: bytes) -> str:
     return payload.decode("utf-8", "replace")
 
 
+def _emqx_uptime(text: str) -> int | None:
+    """EMQX's uptime: "N seconds", or "1 days, 2 hours, 3 minutes, 4 seconds" (4.x)."""
+    units = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}
+    total, found = 0, False
+    for part in text.split(","):
+        words = part.split()
+        if len(words) == 2 and words[0].isdigit() and words[1].rstrip("s") in units:
+            total += int(words[0]) * units[words[1].rstrip("s")]
+            found = True
+        elif part.strip():
+            return None
+    return total if found else None
+
+
+# EMQX's tree: $SYS/brokers/<node>/ + topic -> (key, parser)
+_EMQX_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("version", "version", lambda t: t.strip() or None),
+    ("uptime", "uptime_s", _emqx_uptime),
+    ("stats/connections/count", "clients_connected", _int),
+    ("stats/retained/count", "retained_messages", _int),
+    ("stats/subscriptions/count", "subscriptions", _int),
+)
+# What a status view shows of the broker: named when unknown.
+_SHOWN = {
+    "version": "version",
+    "uptime_s": "uptime",
+    "clients_connected": "clients",
+    "messages_received_per_min": "load",
+    "retained_messages": "retained count",
+    "subscriptions": "subscriptions",
+}
+
+
+def emqx_node(sys_values: Mapping[str, bytes]) -> str | None:
+    """The node of an EMQX `$SYS/brokers/<node>/...` tree, if there is one."""
+    for topic in sorted(sys_values):
+        parts = topic.split("/")
+        if len(parts) >= 4 and parts[:2] == ["$SYS", "brokers"] and parts[3] == "version":
+            return parts[2]
+    return None
+
+
 def broker_info(sys_values: Mapping[str, bytes], *, reachable: bool = True) -> dict[str, Any]:
-    """The broker part of a snapshot from `$SYS` values (topic -> payload). Missing -> None."""
+    """The broker part of a snapshot from `$SYS` values (topic -> payload). Missing -> None.
+
+    `$SYS` is mosquitto's (`$SYS/broker/...`); EMQX has `$SYS/brokers/<node>/...`; others a part
+    of either, or none. `sys_tree` says which was found ("mosquitto", "emqx", None), and
+    `sys_note` names what is not known (None when nothing the view shows is missing): a broker
+    without `$SYS` is no less healthy, only less described.
+    """
     info: dict[str, Any] = {"reachable": reachable}
     for topic, key, parse in _SYS_FIELDS:
         raw = sys_values.get(_B + topic)
         info[key] = parse(_text(raw)) if raw is not None else None
+    tree = "mosquitto" if any(t.startswith(_B) for t in sys_values) else None
+    node = None if tree else emqx_node(sys_values)
+    if node is not None:
+        tree = "emqx"
+        for topic, key, parse in _EMQX_FIELDS:
+            raw = sys_values.get(f"$SYS/brokers/{node}/{topic}")
+            info[key] = parse(_text(raw)) if raw is not None else None
+    info["sys_tree"] = tree
+    missing = [name for key, name in _SHOWN.items() if info[key] is None]
+    if not reachable:
+        info["sys_note"] = None
+    elif tree is None:
+        info["sys_note"] = (
+            "no $SYS values: this broker publishes none (or not to this user), so its "
+            "version, uptime, clients and load are unknown"
+        )
+    elif missing:
+        where = f"EMQX's $SYS/brokers/{node}/" if node else "its $SYS"
+        info["sys_note"] = f"{where} has no {', '.join(missing)}: unknown"
+    else:
+        info["sys_note"] = None
     return info
 
 
@@ -110,8 +178,9 @@ class PipelineInfo:
     """The pipeline's status, read from its retained status payload.
 
     A status is `{"status": "running", "timestamp", "client_id"}`; anything else in a JSON
-    object - such as the health report the pipeline publishes as its status after `health` - is
-    a structured status: its other members are in `fields` (None for a plain status).
+    object is a structured status: its other members are in `fields` (None for a plain status).
+    A `status` member that is an object, or a string holding a JSON object (the health report
+    the pipeline publishes after `health`), is a structured status too: its members are fields.
     `problem` says why there is no status to show.
     """
 
@@ -162,6 +231,7 @@ def pipeline_info(payload: bytes | None, *, now: datetime | None = None) -> Pipe
     if not isinstance(data, dict):
         info.problem = f"the retained status is not a JSON object: {_preview(payload)}"
         return info
+    data = payloads.unwrap_status(data)  # the health report: a string holding JSON
     status = data.get("status")
     info.status = status if isinstance(status, str) else None
     info.timestamp = data.get("timestamp")
@@ -259,25 +329,16 @@ class Watcher:
         self.values: dict[str, bytes] = {}
         self.received_at: dict[str, float] = {}
         self.connected = False
-        self.primed = threading.Event()  # the retained values have all arrived
-        self._marker: int | None = None
+        self._reader = mqtt.RetainedReader([SYS_FILTER, settings.topic_status], self._on_message)
         self._lock = threading.Lock()
 
     def _subscribe(self, client: paho.Client) -> None:
         # callbacks are set here, in the network thread, before anything can arrive
-        client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
         self.connected = True
-        client.subscribe([(SYS_FILTER, 0), (self.settings.topic_status, 0)])
-        # its SUBACK comes after the retained messages of the subscription above (see mqtt.retained)
-        _, self._marker = client.subscribe(f"adeline/marker/{secrets.token_hex(8)}", 0)
+        self._reader.subscribe(client)
 
-    def _on_subscribe(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
-        if mid == self._marker:
-            self.primed.set()
-
-    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+    def _on_message(self, msg: Any) -> None:
         with self._lock:
             self.values[msg.topic] = msg.payload
             self.received_at[msg.topic] = time.monotonic()
@@ -288,7 +349,7 @@ class Watcher:
     def run(self, render: Callable[[], None], interval: float) -> None:
         """Call `render()` every `interval` seconds until Ctrl+C (which ends it normally)."""
         with mqtt.session(self.settings, "monitor-watch", on_connect=self._subscribe):
-            self.primed.wait(self.settings.connect_timeout)
+            self._reader.wait(self.settings.connect_timeout)  # the retained values are in
             try:
                 while True:
                     render()
@@ -349,6 +410,8 @@ def status_rows(snap: Snapshot) -> tuple[list[tuple[str, str]], list[tuple[str, 
         ("retained messages", _show(b["retained_messages"])),
         ("subscriptions", _show(b["subscriptions"])),
     ]
+    if b.get("sys_note"):
+        broker.append(("$SYS", b["sys_note"]))
     if p.status is None and p.fields:
         pipeline = [("status", "(a structured status: the fields below)")]
         if p.timestamp or p.client_id:
@@ -456,46 +519,41 @@ def follow(
     note = note or (lambda line: print(line, file=sys.stderr, flush=True))
     topic = settings.topic_status
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
-    marker: list[int] = []
 
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+    def on_message(msg: Any) -> None:
         events.put(("message", (msg.payload, bool(msg.retain))))
-
-    def on_subscribe(_c: Any, _u: Any, mid: int, codes: Any, _p: Any) -> None:
-        bad = [str(rc) for rc in codes if rc.is_failure]
-        events.put(("refused", bad[0]) if bad else ("subscribed", mid in marker))
 
     def on_disconnect(*_args: Any) -> None:
         events.put(("lost", None))
 
+    reader = mqtt.RetainedReader([topic], on_message, qos=1)
+
     def on_connect(client: paho.Client) -> None:
-        client.on_message = on_message
-        client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect
-        client.subscribe(topic, qos=1)
-        # its SUBACK comes after the retained status (see mqtt.retained)
-        _, mid = client.subscribe(f"adeline/marker/{secrets.token_hex(8)}", 0)
-        if mid is not None:
-            marker.append(mid)
+        reader.subscribe(client)
 
     last: bytes | None = None
     with mqtt.session(settings, "monitor-follow", on_connect=on_connect):
         note(f"following {topic} on {settings.endpoint} (Ctrl+C to stop)")
         try:
+            if not reader.wait(settings.connect_timeout):
+                raise InfraError(
+                    mqtt.describe_failure(settings, "did not acknowledge the subscription in time")
+                )
+            if reader.refused:
+                raise InfraError(
+                    f"the broker refused the subscription to {topic} ({reader.refused[0]}): "
+                    "check the user's ACL"
+                )
+            if reader.messages == 0:  # everything retained has arrived, and there was nothing
+                note("no status published yet: waiting for the first one")
             while True:
                 try:
                     kind, value = events.get(timeout=0.5)
                 except queue.Empty:
                     continue
-                if kind == "refused":
-                    raise InfraError(
-                        f"the broker refused the subscription to {topic} ({value}): "
-                        "check the user's ACL"
-                    )
                 if kind == "lost":
                     note("connection to the broker lost: reconnecting ...")
-                elif kind == "subscribed" and value and last is None:
-                    note("no status published yet: waiting for the first one")
                 elif kind == "message":
                     payload, retained = value
                     if payload == last:

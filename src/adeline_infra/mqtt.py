@@ -53,14 +53,17 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-def make_client(settings: Settings, purpose: str) -> mqtt.Client:
-    """A paho client configured from settings (credentials, TLS, unique id). Not connected."""
+def make_client(settings: Settings, purpose: str, *, v311: bool = False) -> mqtt.Client:
+    """A paho client configured from settings (credentials, TLS, unique id). Not connected.
+
+    MQTT 5, as Adeline's pipeline speaks it; `v311` only to tell a broker that speaks nothing
+    newer than 3.1.1 (`speaks_only_311`)."""
     import paho.mqtt.client as mqtt
 
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=new_client_id(purpose),
-        protocol=mqtt.MQTTv5,
+        protocol=mqtt.MQTTv311 if v311 else mqtt.MQTTv5,
     )
     client.connect_timeout = settings.connect_timeout
     if settings.username:
@@ -108,11 +111,11 @@ def _connect_error(exc: BaseException, *, tls: bool = False) -> str:
     return f"is not reachable ({exc})"
 
 
-def probe(settings: Settings, timeout: float | None = None) -> ProbeResult:
+def probe(settings: Settings, timeout: float | None = None, *, v311: bool = False) -> ProbeResult:
     """One MQTT CONNECT; success only when the broker answers with a successful CONNACK."""
     timeout = settings.connect_timeout if timeout is None else timeout
     start = time.monotonic()
-    client = make_client(settings, "probe")
+    client = make_client(settings, "probe", v311=v311)
     client.connect_timeout = timeout
     answer: dict[str, Any] = {}
 
@@ -140,7 +143,8 @@ def probe(settings: Settings, timeout: float | None = None) -> ProbeResult:
     if rc is None:
         return ProbeResult(False, _no_connack(settings), elapsed=elapsed)
     if rc.is_failure:
-        return ProbeResult(False, _refusal(settings, rc), refused=True, elapsed=elapsed)
+        reason = _refusal(settings, rc, v311=v311)
+        return ProbeResult(False, reason, refused=True, elapsed=time.monotonic() - start)
     return ProbeResult(True, "answered CONNACK", elapsed=elapsed)
 
 
@@ -155,8 +159,29 @@ def _no_connack(settings: Settings) -> str:
     return "accepted the connection but sent no CONNACK (a TLS listener? see MQTT_USE_TLS)"
 
 
-def _refusal(settings: Settings, rc: Any) -> str:
+# CONNACK codes for "I do not speak your protocol version": MQTT 5's, and 3.1.1's (which a
+# 3.1.1-only broker answers an MQTT 5 CONNECT with).
+UNSUPPORTED_PROTOCOL = (0x84, 1)
+
+
+def speaks_only_311(settings: Settings) -> bool:
+    """Does the broker that refused our MQTT 5 CONNECT accept an MQTT 3.1.1 one?"""
+    return probe(settings, v311=True).ok
+
+
+def _only_311(settings: Settings, rc: Any) -> str:
     name = rc.getName() if hasattr(rc, "getName") else str(rc)
+    what = "speaks only MQTT 3.1.1" if speaks_only_311(settings) else f"refused MQTT 5 ({name})"
+    return (
+        f"{what}: Adeline's pipeline (and monitor, control) need MQTT 5; use a broker "
+        "that speaks it (mosquitto >= 1.6, EMQX, VerneMQ allowing version 5)"
+    )
+
+
+def _refusal(settings: Settings, rc: Any, *, v311: bool = False) -> str:
+    name = rc.getName() if hasattr(rc, "getName") else str(rc)
+    if rc.value in UNSUPPORTED_PROTOCOL and not v311:
+        return _only_311(settings, rc)
     if rc.value in (0x86, 0x87, 4, 5):  # bad user name or password / not authorized
         who = f"user {settings.username!r}" if settings.username else "anonymous access"
         return (
@@ -255,6 +280,114 @@ def _no_delay(client: mqtt.Client) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
 
+# The retained message a mosquitto broker always holds (unless $SYS is off or denied to us).
+WITNESS = "$SYS/broker/version"
+# How long the broker may stay silent after the SUBACK before we take it that every retained
+# message has arrived, when no witness says so sooner.
+RETAINED_GRACE = 0.25
+
+
+class RetainedReader:
+    """Subscribe to `filters` and know when the retained messages they match have all arrived.
+
+    MQTT does not order a subscription's retained messages relative to its SUBACK: mosquitto sends
+    them right after the SUBACK, before it reads our next packet; EMQX's retainer or a broker with
+    a networked store sends them later. So after the filters' SUBSCRIBE we send a second one, to
+    `WITNESS`, and the retained messages have all arrived when either
+    - the witness's retained message has arrived (mosquitto: it is queued after every retained
+      message of the first SUBSCRIBE, so all of them are in: no wait at all), or
+    - its SUBACK is back and the broker has then sent nothing for `grace` seconds (any other
+      broker, or a mosquitto whose `$SYS` we may not read).
+
+    The one implementation of "what is retained now" (`retained()`, `monitor.status`, `--watch`,
+    `--follow`, `control.* --wait`). Call `subscribe(client)` from the session's `on_connect`
+    (it sets the client's `on_message` and `on_subscribe`); `handler` gets every message except
+    the witness's own, in paho's network thread. `wait()` blocks until they have all arrived.
+    """
+
+    def __init__(
+        self,
+        filters: list[str],
+        handler: Callable[[Any], None] | None = None,
+        *,
+        qos: int = 0,
+        grace: float = RETAINED_GRACE,
+    ) -> None:
+        self.filters = list(filters)
+        self.handler = handler
+        self.qos = qos
+        self.grace = grace
+        self.refused: list[str] = []  # reason codes of refused filters (an ACL), as text
+        self.messages = 0  # messages handed to `handler` since the last subscribe
+        self._cond = threading.Condition()
+        self._mids: tuple[int | None, int | None] = (None, None)
+        self._acked: set[int] = set()
+        self._witness_needed = 1
+        self._witness_seen = 0
+        self._last = 0.0  # monotonic time of the last SUBACK or message
+
+    def subscribe(self, client: mqtt.Client) -> None:
+        from paho.mqtt.client import topic_matches_sub
+
+        client.on_message = self.on_message
+        client.on_subscribe = self.on_subscribe
+        with self._cond:
+            self._acked.clear()
+            self.refused.clear()
+            self.messages = 0
+            self._witness_seen = 0
+            # a filter that covers the witness ($SYS/#) brings its own copy first
+            self._witness_needed = 1 + any(topic_matches_sub(f, WITNESS) for f in self.filters)
+            _, first = client.subscribe([(f, self.qos) for f in self.filters])
+            _, second = client.subscribe(WITNESS, 0)
+            self._mids = (first, second)
+
+    def on_subscribe(self, _c: Any, _u: Any, mid: int, codes: Any, _p: Any) -> None:
+        with self._cond:
+            if mid == self._mids[0]:
+                self.refused += [str(rc) for rc in codes if rc.is_failure]
+            self._acked.add(mid)
+            self._last = time.monotonic()
+            self._cond.notify_all()
+
+    def on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        with self._cond:
+            self._last = time.monotonic()
+            if msg.topic == WITNESS:
+                self._witness_seen += 1
+                self._cond.notify_all()
+                if self._witness_needed == 1:
+                    return  # ours, not the caller's
+            self.messages += 1
+        if self.handler is not None:
+            self.handler(msg)
+
+    def _state(self) -> tuple[bool, float]:
+        """(done, seconds of grace left) under the lock."""
+        both = all(m is not None and m in self._acked for m in self._mids)
+        if not both:
+            return False, self.grace
+        if self._witness_seen >= self._witness_needed:
+            return True, 0.0
+        left = self._last + self.grace - time.monotonic()
+        return left <= 0, left
+
+    def wait(self, timeout: float) -> bool:
+        """True once the retained messages have all arrived; False when the SUBACKs did not
+        come back within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                done, left = self._state()
+                if done:
+                    return True
+                acked = all(m is not None and m in self._acked for m in self._mids)
+                remaining = deadline - time.monotonic()
+                if not acked and remaining <= 0:
+                    return False
+                self._cond.wait(left if acked else min(remaining, left))
+
+
 def retained(
     settings: Settings,
     filters: list[str],
@@ -262,33 +395,18 @@ def retained(
     purpose: str = "snapshot",
     timeout: float | None = None,
 ) -> dict[str, bytes]:
-    """The retained messages currently matching `filters` (e.g. `$SYS/#`), without waiting.
-
-    How we know they have all arrived: the broker sends the retained messages of a SUBSCRIBE
-    before it handles the next packet, so after subscribing to `filters` we subscribe once more
-    to a topic nobody uses; its SUBACK comes back after the last retained message.
-    """
+    """The retained messages currently matching `filters` (e.g. `$SYS/#`), without waiting for
+    anything but the broker (see `RetainedReader`)."""
     timeout = settings.connect_timeout if timeout is None else timeout
     messages: dict[str, bytes] = {}
-    acked: set[int] = set()
-    cond = threading.Condition()
 
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+    def on_message(msg: Any) -> None:
         messages[msg.topic] = msg.payload
 
-    def on_subscribe(_c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
-        with cond:
-            acked.add(mid)
-            cond.notify_all()
-
-    with session(settings, purpose, timeout=timeout) as client:
-        client.on_message = on_message
-        client.on_subscribe = on_subscribe
-        client.subscribe([(f, 0) for f in filters])
-        _, marker = client.subscribe(f"adeline/marker/{secrets.token_hex(8)}", 0)
-        with cond:
-            if not cond.wait_for(lambda: marker in acked, timeout):
-                raise BrokerUnavailable(
-                    describe_failure(settings, f"did not answer a SUBSCRIBE within {timeout:g} s")
-                )
+    reader = RetainedReader(filters, on_message)
+    with session(settings, purpose, timeout=timeout, on_connect=reader.subscribe):
+        if not reader.wait(timeout):
+            raise BrokerUnavailable(
+                describe_failure(settings, f"did not answer a SUBSCRIBE within {timeout:g} s")
+            )
     return dict(messages)

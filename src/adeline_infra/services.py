@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_STOPPED = 0, 1, 3
+# The $SYS values services.status shows: mosquitto's, or EMQX's.
+STATUS_SYS = [
+    "$SYS/broker/version",
+    "$SYS/broker/uptime",
+    "$SYS/brokers/+/version",
+    "$SYS/brokers/+/uptime",
+]
 
 Waiting = Callable[[str], None] | None
 
@@ -217,6 +224,7 @@ class BrokerStatus:
     detail: dict[str, Any]
     healthy: bool = False
     version: str | None = None
+    sys_tree: str | None = None  # whose $SYS tree answered: "mosquitto", "emqx", None (none)
     uptime_s: int | None = None
     problem: str | None = None  # why exit_code is not 0, in one line
     go2rtc: Go2rtcStatus | None = None
@@ -238,6 +246,7 @@ class BrokerStatus:
             "addresses": self.addresses,
             "warning": self.warning,
             "version": self.version,
+            "sys_tree": self.sys_tree,
             "uptime_s": self.uptime_s,
             "detail": self.detail,
             "problem": self.problem,
@@ -295,19 +304,20 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
         info.version = backend.version()
         info.exit_code = EXIT_UNHEALTHY
         return info
+    from .monitor import broker_info
+
     try:
-        sys_values = mqtt.retained(
-            settings, ["$SYS/broker/version", "$SYS/broker/uptime"], purpose="status", timeout=1.0
-        )
+        # mosquitto's tree, or EMQX's ($SYS/brokers/<node>/); another broker may have neither
+        sys_values = mqtt.retained(settings, STATUS_SYS, purpose="status", timeout=1.0)
     except InfraError:
         sys_values = {}
-    version = sys_values.get("$SYS/broker/version", b"").decode("utf-8", "replace")
-    info.version = version.removeprefix("mosquitto version ").strip() or backend.version()
-    uptime = sys_values.get("$SYS/broker/uptime", b"").decode("utf-8", "replace").split(" ")[0]
+    known = broker_info(sys_values)
+    info.version = known["version"] or backend.version()
+    info.sys_tree = known["sys_tree"]
     # The backend's start time when it has one: `$SYS/broker/uptime` is republished only every
     # sys_interval (10 s), so for a while after a start it still says 0.
-    if uptime.isdigit() and info.uptime_s is None:
-        info.uptime_s = int(uptime)
+    if known["uptime_s"] is not None and info.uptime_s is None:
+        info.uptime_s = known["uptime_s"]
     return info
 
 

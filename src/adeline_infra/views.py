@@ -33,7 +33,7 @@ def broker_status(info: BrokerStatus) -> None:
         ("endpoint", info.endpoint),
         ("websockets", info.websockets or "off (MQTT_WS_PORT=0)"),
         ("listens on", ", ".join(info.addresses) or "-"),
-        ("version", info.version or "-"),
+        ("version", info.version or ("unknown (no $SYS)" if info.healthy else "-")),
         ("uptime", console.duration(info.uptime_s)),
     ]
     if info.local:

@@ -58,16 +58,21 @@ def detection_payload(i: int, classes: tuple[str, ...] = ("person", "car")) -> b
     ).encode()
 
 
+def health_report() -> dict[str, Any]:
+    """The document the real pipeline builds for `health` (adeline/control: `health`)."""
+    return {
+        "status": "healthy",
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "version": "3.0.0",
+        "checks": {"pipeline_running": True, "mqtt_connected": True, "avg_fps": 2.0},
+    }
+
+
 def health_payload() -> bytes:
-    """What `health` publishes as the retained status: a JSON document, not a status word."""
-    return json.dumps(
-        {
-            "healthy": True,
-            "timestamp": datetime.now(timezone.utc).isoformat(),
-            "components": {"inference": "ok", "mqtt": "ok"},
-            "uptime_s": 12.5,
-        }
-    ).encode()
+    """What `health` publishes as the retained status, as the real pipeline does it:
+    `publish_status(json.dumps(health, indent=2))`, so the `status` member is a *string* holding
+    indented JSON, not an object."""
+    return status_payload(json.dumps(health_report(), indent=2))
 
 
 def metrics_payload() -> bytes:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from adeline_infra import monitor
 from adeline_infra.settings import Settings
 
 from ..conftest import running_broker, settings_from
@@ -128,18 +129,35 @@ def test_health_is_shown_as_fields(
 ) -> None:
     health = inv_here("control.health", "--wait", env=cenv)
     assert health.returncode == 0, health.stderr
-    assert "healthy: true" in health.stdout
-    assert "components.inference: ok" in health.stdout
+    # the real answer: {"status": "<indented JSON>", ...}, shown as the fields it holds
+    assert "status: healthy" in health.stdout
+    assert "checks.pipeline_running: true" in health.stdout
+    assert "{" not in health.stdout
+
+    answer = inv_here("control.health", "--wait", "--json", env=cenv)
+    assert answer.returncode == 0, answer.stderr
+    status = json.loads(answer.stdout)["status"]["status"]
+    assert status["status"] == "healthy" and status["checks"]["avg_fps"] == 2.0
 
     snap = inv_here("monitor.status", "--json", env=cenv)
     assert snap.returncode == 0, snap.stderr
     seen = json.loads(snap.stdout)["pipeline"]
     assert seen["problem"] is None
-    assert seen["fields"]["healthy"] is True
-    assert seen["fields"]["components"] == {"inference": "ok", "mqtt": "ok"}
+    assert seen["fields"]["status"] == "healthy"
+    assert seen["fields"]["checks"]["pipeline_running"] is True
     table = inv_here("monitor.status", env=cenv)
     assert table.returncode == 0, table.stderr
-    assert "components.mqtt" in table.stdout and "not a JSON object" not in table.stdout
+    assert "checks.mqtt_connected" in table.stdout and "\\n" not in table.stdout
+    assert "not a JSON object" not in table.stdout
+
+    lines: list[str] = []
+
+    def emit(line: str) -> None:
+        lines.append(line)
+        raise KeyboardInterrupt  # the retained health report is the first line
+
+    monitor.follow(settings_from(cenv), emit=emit, note=lambda _line: None)
+    assert "status=healthy" in lines[0] and "checks.avg_fps=2.0" in lines[0], lines
 
 
 def test_wait_for_a_command_without_a_known_answer_is_refused_at_once(

@@ -109,3 +109,40 @@ def test_pipeline_environment_and_command(s: settings_mod.Settings) -> None:
 def test_exit_code_of_a_signalled_child() -> None:
     assert procs.exit_code(-2) == 130
     assert procs.exit_code(7) == 7
+
+
+def _health_answer() -> bytes:
+    """The real pipeline's answer to `health`: its report, json.dumps(indent=2), as the status."""
+    report = {
+        "status": "healthy",
+        "timestamp": "2026-01-01T00:00:00",
+        "version": "3.0.0",
+        "checks": {"pipeline_running": True, "avg_fps": 2.0},
+    }
+    return json.dumps(
+        {"status": json.dumps(report, indent=2), "timestamp": "2026-01-01T00:00:01"}
+    ).encode()
+
+
+def test_a_status_string_holding_json_is_shown_as_fields() -> None:
+    info = monitor.pipeline_info(_health_answer())
+    assert info.problem is None and info.status is None
+    assert info.fields["status"] == "healthy"
+    assert info.fields["checks"] == {"pipeline_running": True, "avg_fps": 2.0}
+    rows = dict(monitor.flat_fields(info.fields))
+    assert rows["checks.pipeline_running"] == "true" and rows["version"] == "3.0.0"
+    assert "status=healthy" in monitor.status_line(info)
+    assert "checks.avg_fps=2.0" in monitor.status_line(info)
+
+
+def test_control_answer_with_a_status_string_holding_json_is_an_object() -> None:
+    status = control._status(_health_answer())
+    assert status["status"]["checks"]["avg_fps"] == 2.0
+
+
+@pytest.mark.parametrize("word", ["running", "{not json", '{"a": 1', "[1, 2]", "{}x"])
+def test_a_status_string_that_is_not_a_json_object_stays_a_string(word: str) -> None:
+    payload = json.dumps({"status": word}).encode()
+    assert control._status(payload)["status"] == word
+    info = monitor.pipeline_info(payload)
+    assert info.status == word

@@ -21,7 +21,15 @@ from adeline_infra.backends.base import Backend, BrokerState
 from adeline_infra.errors import BrokerUnavailable, InfraError
 from adeline_infra.settings import Settings
 
-from ..fake_broker import CLOSE, CONNACK, SILENT, FakeBroker, connack, server_tls_context
+from ..fake_broker import (
+    CLOSE,
+    CONNACK,
+    SILENT,
+    V311_ONLY,
+    FakeBroker,
+    connack,
+    server_tls_context,
+)
 
 NOT_AUTHORIZED, BAD_CREDENTIALS, SERVER_UNAVAILABLE = 0x87, 0x86, 0x88
 
@@ -478,3 +486,33 @@ def test_retained_without_a_suback_is_one_line(tmp_path: Path) -> None:
         with pytest.raises(BrokerUnavailable) as err:
             mqtt.retained(settings_for(tmp_path, broker.port), ["a"], timeout=0.1)
     assert "did not answer a SUBSCRIBE within 0.1 s" in str(err.value)
+
+
+# --- MQTT 3.1.1-only brokers ---------------------------------------------------------------
+
+
+def test_a_311_only_broker_is_named_in_one_line(tmp_path: Path) -> None:
+    with FakeBroker(then=V311_ONLY) as broker:
+        result = mqtt.probe(settings_for(tmp_path, broker.port))
+    assert not result.ok and result.refused  # retrying will not help: wait_ready stops at once
+    assert "speaks only MQTT 3.1.1" in result.reason and "need MQTT 5" in result.reason
+    assert "\n" not in result.reason
+    # the second CONNECT (MQTT 3.1.1: protocol level 4) is what told it apart
+    assert [c[6] for c in broker.connects] == [5, 4]
+
+
+def test_a_311_only_broker_fails_session_and_status_naming_mqtt_5(tmp_path: Path) -> None:
+    with FakeBroker(then=V311_ONLY) as broker:
+        s = settings_for(tmp_path, broker.port)
+        with pytest.raises(BrokerUnavailable, match="speaks only MQTT 3.1.1"):
+            mqtt.retained(s, ["a"])
+        info = services.status(s, backend=ScriptedBackend(s, running=True, managed=False))
+    assert info.exit_code == 1 and info.problem and "speaks only MQTT 3.1.1" in info.problem
+
+
+def test_unsupported_protocol_from_a_broker_refusing_311_too_still_names_mqtt_5(
+    tmp_path: Path,
+) -> None:
+    with FakeBroker(then=connack(0x84)) as broker:  # MQTT 5's "unsupported protocol version"
+        result = mqtt.probe(settings_for(tmp_path, broker.port))
+    assert "only MQTT 3.1.1" not in result.reason and "need MQTT 5" in result.reason
