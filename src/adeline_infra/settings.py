@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .pipeline_config import PipelineConfig
-from .text import control_character
+from .text import control_character, quoted
 
 BACKENDS = ("auto", "docker", "native", "external")
 COMPOSE_CHOICES = ("auto", "v2", "v1")
@@ -220,7 +220,9 @@ def _names(raw: str) -> tuple[str, ...]:
     for name in names:
         if not _IDENT_RE.match(name):
             # Each becomes the environment variable NAME_ENABLED.
-            raise ValueError(f"comma-separated names of letters, digits and '_' (not {name!r})")
+            raise ValueError(
+                f"comma-separated names of letters, digits and '_' (not {quoted(name)})"
+            )
     return names
 
 

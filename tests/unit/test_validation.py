@@ -11,7 +11,7 @@ import pytest
 from adeline_infra import broker_config, cli, doctor, settings
 from adeline_infra.errors import ConfigError
 
-from ..helpers import assert_one_line_error, base_env, inv
+from ..helpers import assert_one_line_error, base_env, inv, inv_here
 from .test_broker_config import PATHS, make
 
 CONTROL = ["a\nb", "a\rb", "a\x00b", "a\x1b[31mb", "a\u2028b", "a\x85b", "\t", "a\u202eb"]
@@ -226,6 +226,7 @@ HOSTILE = [
     "1e309",
     "99999999999999999999",
     "x" * 100_000,
+    "9" * 5000,  # not a name either: the message shows it shortened
     "../../etc/passwd",
     "-rf",
     "é",
@@ -263,3 +264,27 @@ def test_an_invalid_url_never_shows_its_password(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         make(tmp_path, GO2RTC_API_URL="http://admin:s3cretpw@127.0.0.1:99999")
     assert "s3cretpw" not in str(caught.value) and "admin:***@" in str(caught.value)
+
+
+LONG = "x" * 50_000 + " y\u202e"
+
+
+@pytest.mark.parametrize(
+    ("args", "values"),
+    [
+        (("control.send", LONG), {}),
+        (("tls.client", LONG), {}),
+        (("tls.certs", "--hosts", LONG), {}),
+        (("pipeline.run",), {"PIPELINE_MODULE": "x" * 50_000}),
+    ],
+    ids=["command", "client-name", "hosts", "module"],
+)
+def test_a_huge_argument_is_shown_shortened_and_escaped(
+    tmp_path: Path, args: tuple[str, ...], values: dict[str, str]
+) -> None:
+    result = inv_here(*args, env=base_env(tmp_path, **values))
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr[-500:]
+    assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 1000
+    assert "\u202e" not in result.stderr
+    if not values:  # the argument itself is named, cut
+        assert f"({len(LONG)} characters)" in result.stderr
