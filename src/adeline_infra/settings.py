@@ -173,6 +173,9 @@ def _host(raw: str) -> str:
             raise ValueError(
                 "a host name or IP address without a port (the port is MQTT_BROKER_PORT)"
             ) from None
+    elif any(not 1 <= len(label) <= 63 for label in value.removesuffix(".").split(".")):
+        # `..`, `a..b`, a 64-character label: no name, and the resolver's idna codec raises
+        raise ValueError("a host name or IP address (no empty or 64+ character part)")
     return value
 
 

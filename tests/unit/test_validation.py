@@ -260,6 +260,14 @@ def test_an_ipv6_host_in_brackets_is_the_address(tmp_path: Path, value: str, hos
     assert s.mqtt_host == host and s.endpoint.startswith("mqtt://[::1]:")
 
 
+@pytest.mark.parametrize("value", ["..", ".", "a..b", ".local", "x" * 64 + ".lan"])
+def test_a_host_with_an_empty_or_overlong_part_is_refused(tmp_path: Path, value: str) -> None:
+    # the resolver's idna codec raised UnicodeError for these: a traceback in every task
+    with pytest.raises(ConfigError, match="^MQTT_BROKER_HOST="):
+        make(tmp_path, MQTT_BROKER_HOST=value)
+    assert make(tmp_path, MQTT_BROKER_HOST="broker.lan.").mqtt_host == "broker.lan."
+
+
 def test_an_invalid_url_never_shows_its_password(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         make(tmp_path, GO2RTC_API_URL="http://admin:s3cretpw@127.0.0.1:99999")
