@@ -114,6 +114,13 @@ def _opt_str(raw: str) -> str | None:
     return raw or None
 
 
+def _credential(raw: str) -> str | None:
+    # MQTT carries a user name or password with a 16-bit length: paho raised struct.error
+    if len(raw.encode("utf-8", "surrogateescape")) > 65535:
+        raise ValueError("at most 65535 bytes (what MQTT can carry)")
+    return raw or None
+
+
 MAX_SETTING_SECONDS = 3600.0  # a timeout setting (MQTT_CONNECT_TIMEOUT...): an hour at most
 
 
@@ -359,13 +366,13 @@ class Settings:
     username: str | None = setting(
         "MQTT_USERNAME",
         "",
-        _opt_str,
+        _credential,
         "User name clients log in with.",
     )
     password: str | None = setting(
         "MQTT_PASSWORD",
         "",
-        _opt_str,
+        _credential,
         "Password clients log in with.",
         secret=True,
     )

@@ -268,6 +268,15 @@ def test_a_host_with_an_empty_or_overlong_part_is_refused(tmp_path: Path, value:
     assert make(tmp_path, MQTT_BROKER_HOST="broker.lan.").mqtt_host == "broker.lan."
 
 
+@pytest.mark.parametrize("var", ["MQTT_USERNAME", "MQTT_PASSWORD"])
+def test_a_credential_mqtt_cannot_carry_is_refused(tmp_path: Path, var: str) -> None:
+    # paho packs them with a 16-bit length: a 100 kB one was a struct.error traceback
+    values = {"MQTT_USERNAME": "u", "MQTT_PASSWORD": "pw", var: "é" * 40_000}
+    with pytest.raises(ConfigError, match=f"^{var}=.*65535 bytes") as caught:
+        make(tmp_path, **values)
+    assert len(str(caught.value)) < 1000 and "é" * 300 not in str(caught.value)
+
+
 def test_an_invalid_url_never_shows_its_password(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         make(tmp_path, GO2RTC_API_URL="http://admin:s3cretpw@127.0.0.1:99999")
