@@ -79,7 +79,7 @@ def parse_hosts(hosts: str | Iterable[str]) -> list[str]:
 
 def check_key_type(key_type: str | None) -> str | None:
     if key_type is not None and key_type not in KEY_TYPES:
-        raise ConfigError(f"key type {key_type!r} is not valid: expected ec or rsa")
+        raise ConfigError(f"key type {quoted(key_type)} is not valid: expected ec or rsa")
     return key_type
 
 
