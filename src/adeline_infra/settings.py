@@ -161,6 +161,10 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
 
 def _host(raw: str) -> str:
     value = raw.strip()
+    if "://" in value or re.match(r"^\[[^\]]*\]:", value):  # mqtt://host, [::1]:1883
+        raise ValueError(
+            "a host name or IP address alone, no scheme or port (the port is MQTT_BROKER_PORT)"
+        )
     if value.startswith("[") and value.endswith("]"):  # [::1], as in a URL: the address in it
         value = value[1:-1]
     # It reaches command lines (e.g. the printed mosquitto_sub hint): no leading '-'.

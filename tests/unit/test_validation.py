@@ -253,9 +253,10 @@ def test_hostile_values_are_accepted_or_refused_in_one_line(tmp_path: Path, var:
             assert named and len(str(exc)) < 1000, (var, str(exc)[:300])
 
 
-def test_a_host_with_a_port_says_where_the_port_goes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("value", ["localhost:1883", "[::1]:1883", "mqtt://localhost:1883"])
+def test_a_host_with_a_port_says_where_the_port_goes(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        make(tmp_path, MQTT_BROKER_HOST="localhost:1883")
+        make(tmp_path, MQTT_BROKER_HOST=value)
     assert "MQTT_BROKER_PORT" in str(caught.value)
 
 
