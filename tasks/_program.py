@@ -40,14 +40,19 @@ def passthrough(remainder: str) -> list[str]:
 
 def cast_error(message: str, argv: list[str]) -> str:
     """`invalid literal for int() with base 10: 'x'` -> `error: --days 'x' is not valid: ...`."""
-    match = re.search(r": '(.*)'$", message)
-    value = match.group(1) if match else ""
+    match = re.search(r""": (['"])(.*?)\1?$""", message)  # int() quotes up to 200 characters
+    value = match.group(2) if match else ""
     args = argv[1:]
+    if not match and "digits" in message:  # Python's integer-string limit: no value quoted
+        value = next((a for a in args if len(a) > 4300 and a.lstrip("+-").isdigit()), "")
+    elif value not in args:
+        value = next((a for a in args if value and a.startswith(value)), value)
     option = next(
         (args[i - 1] for i in range(len(args) - 1, 0, -1) if args[i] == value), "an option"
     )
     kind = "a whole number" if "int()" in message else "a number"
-    return f"error: {option} {value!r} is not valid: expected {kind} (see `inv --help TASK`)"
+    shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}... ({len(value)} characters)"
+    return f"error: {option} {shown} is not valid: expected {kind} (see `inv --help TASK`)"
 
 
 def apply() -> None:

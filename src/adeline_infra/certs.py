@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, InfraError
 from .files import write_atomic
+from .text import quoted
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -65,7 +66,7 @@ def parse_hosts(hosts: str | Iterable[str]) -> list[str]:
         except ValueError:
             if not _DNS_RE.match(host) or len(host) > 253:
                 raise ConfigError(
-                    f"{raw.strip()!r} is not a host name or IP address",
+                    f"{quoted(raw.strip())} is not a host name or IP address",
                     hint="give e.g. --hosts localhost,127.0.0.1,broker.example.org",
                 ) from None
             host = host.rstrip(".").lower()
@@ -78,7 +79,7 @@ def parse_hosts(hosts: str | Iterable[str]) -> list[str]:
 
 def check_key_type(key_type: str | None) -> str | None:
     if key_type is not None and key_type not in KEY_TYPES:
-        raise ConfigError(f"key type {key_type!r} is not valid: expected ec or rsa")
+        raise ConfigError(f"key type {quoted(key_type)} is not valid: expected ec or rsa")
     return key_type
 
 
@@ -91,7 +92,7 @@ def check_days(days: int) -> int:
 def check_client_name(name: str) -> str:
     if not _NAME_RE.match(name) or name.lower() in RESERVED_NAMES:
         raise ConfigError(
-            f"client name {name!r} is not valid: use letters, digits, '.', '_' or '-' "
+            f"client name {quoted(name)} is not valid: use letters, digits, '.', '_' or '-' "
             f"(not {' or '.join(RESERVED_NAMES)}); it names the files NAME.crt/NAME.key"
         )
     return name

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import mqtt, payloads
 from .commands import ANSWERS
 from .errors import ConfigError, InfraError
+from .text import quoted
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -72,7 +73,7 @@ def payload(command: str) -> bytes:
 def check_name(command: str) -> str:
     name = command.strip()
     if not name or any(c.isspace() for c in name):
-        raise ConfigError(f"{command!r} is not a command name: give one word, e.g. pause")
+        raise ConfigError(f"{quoted(command)} is not a command name: give one word, e.g. pause")
     return name
 
 

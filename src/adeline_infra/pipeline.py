@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from . import pipeline_config, procs
 from .errors import ConfigError, InfraError
+from .text import quoted
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -106,7 +107,8 @@ def installed(settings: Settings) -> bool:
 
 def not_installed_error(settings: Settings) -> InfraError:
     return InfraError(
-        f"the pipeline module {settings.pipeline_module!r} is not installed in {sys.executable}",
+        f"the pipeline module {quoted(settings.pipeline_module)} is not installed in "
+        f"{sys.executable}",
         hint=(
             "install Adeline into this environment (from its checkout: "
             f"`{sys.executable} -m pip install -e .`), or set PIPELINE_MODULE"

@@ -96,6 +96,35 @@ def _node_lines(text: str) -> tuple[dict[tuple[str, ...], int], dict[tuple[str, 
     return lines, written
 
 
+# Python's integer-string limit (sys.get_int_max_str_digits) where the interpreter has one.
+_MAX_DIGITS = 4300
+
+
+def _huge_number_line(text: str) -> int | None:
+    """The line of the first plain scalar too long for int(): one composed, not constructed,
+    walk (an alias is visited once, so an alias bomb costs what is written)."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=_safe_loader())
+    except yaml.YAMLError:
+        return None
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag.endswith(":int") and len(node.value) > _MAX_DIGITS:
+                return int(node.start_mark.line) + 1
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in reversed(node.value) for item in reversed(pair))
+    return None
+
+
 def read(path: Path, shown: str) -> PipelineConfig:
     """Read the file at `path` (`shown` is how messages name it). Absent -> exists=False."""
     try:
@@ -139,8 +168,13 @@ def read(path: Path, shown: str) -> PipelineConfig:
         ) from None
     except RecursionError:
         raise ConfigError(f"{shown}: nested too deeply to be a pipeline config") from None
-    except ValueError as exc:  # e.g. a 5,000-digit number: Python's integer-string limit
-        raise ConfigError(f"{shown}: not a pipeline config ({str(exc)[:80]})") from None
+    except ValueError:  # a 5,000-digit number: beyond Python's integer-string limit
+        line = _huge_number_line(text)
+        where = f"{shown} line {line}" if line else shown
+        raise ConfigError(
+            f"{where}: a number of more than {_MAX_DIGITS} digits is no pipeline setting: "
+            "fix the pipeline's config"
+        ) from None
     return PipelineConfig(path, True, _values(doc, text, shown))
 
 

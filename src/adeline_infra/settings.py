@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .pipeline_config import PipelineConfig
-from .text import control_character
+from .text import control_character, quoted
 
 BACKENDS = ("auto", "docker", "native", "external")
 COMPOSE_CHOICES = ("auto", "v2", "v1")
@@ -114,6 +114,13 @@ def _opt_str(raw: str) -> str | None:
     return raw or None
 
 
+def _credential(raw: str) -> str | None:
+    # MQTT carries a user name or password with a 16-bit length: paho raised struct.error
+    if len(raw.encode("utf-8", "surrogateescape")) > 65535:
+        raise ValueError("at most 65535 bytes (what MQTT can carry)")
+    return raw or None
+
+
 MAX_SETTING_SECONDS = 3600.0  # a timeout setting (MQTT_CONNECT_TIMEOUT...): an hour at most
 
 
@@ -154,6 +161,10 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
 
 def _host(raw: str) -> str:
     value = raw.strip()
+    if "://" in value or re.match(r"^\[[^\]]*\]:", value):  # mqtt://host, [::1]:1883
+        raise ValueError(
+            "a host name or IP address alone, no scheme or port (the port is MQTT_BROKER_PORT)"
+        )
     if value.startswith("[") and value.endswith("]"):  # [::1], as in a URL: the address in it
         value = value[1:-1]
     # It reaches command lines (e.g. the printed mosquitto_sub hint): no leading '-'.
@@ -173,6 +184,9 @@ def _host(raw: str) -> str:
             raise ValueError(
                 "a host name or IP address without a port (the port is MQTT_BROKER_PORT)"
             ) from None
+    elif any(not 1 <= len(label) <= 63 for label in value.removesuffix(".").split(".")):
+        # `..`, `a..b`, a 64-character label: no name, and the resolver's idna codec raises
+        raise ValueError("a host name or IP address (no empty or 64+ character part)")
     return value
 
 
@@ -220,7 +234,9 @@ def _names(raw: str) -> tuple[str, ...]:
     for name in names:
         if not _IDENT_RE.match(name):
             # Each becomes the environment variable NAME_ENABLED.
-            raise ValueError(f"comma-separated names of letters, digits and '_' (not {name!r})")
+            raise ValueError(
+                f"comma-separated names of letters, digits and '_' (not {quoted(name)})"
+            )
     return names
 
 
@@ -354,13 +370,13 @@ class Settings:
     username: str | None = setting(
         "MQTT_USERNAME",
         "",
-        _opt_str,
+        _credential,
         "User name clients log in with.",
     )
     password: str | None = setting(
         "MQTT_PASSWORD",
         "",
-        _opt_str,
+        _credential,
         "Password clients log in with.",
         secret=True,
     )

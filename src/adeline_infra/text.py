@@ -60,3 +60,12 @@ def shown(value: Any, limit: int = 60) -> str:
     shortener.maxstring = shortener.maxother = limit
     text = shortener.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def quoted(value: str, limit: int = 80) -> str:
+    """A string the user gave (an argument, a setting) quoted for a one-line message, as `repr`
+    shows it (control characters escaped), cut before it is built and its length named: a
+    100 kB argument is not a line. (`shown` is for values others wrote: payloads, YAML.)"""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + f"... ({len(value)} characters)"

@@ -116,15 +116,15 @@ def control_result(result: SendResult) -> None:
         info = monitor.pipeline_info(json.dumps(result.status).encode())
         if info.fields:  # a structured status, e.g. the health report
             word = f" {info.status}" if info.status else ""
-            console.out(f"pipeline status{word}, as fields:")
+            console.out(console.printable(f"pipeline status{word}, as fields:"))
             for key, value in monitor.flat_fields(info.fields):
-                console.out(f"  {key}: {value}")
+                console.out(console.printable(f"  {key}: {value}"))
         else:
-            console.out(f"pipeline status: {monitor.status_line(info)}")
+            console.out(console.printable(f"pipeline status: {monitor.status_line(info)}"))
     if result.metrics is not None:
         console.out(f"pipeline metrics on {result.answer_topic}:")
         for key, value in monitor.flat_fields(result.metrics):
-            console.out(f"  {key}: {value}")
+            console.out(console.printable(f"  {key}: {value}"))
 
 
 # --- doctor -------------------------------------------------------------------------------

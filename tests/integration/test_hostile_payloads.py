@@ -11,6 +11,7 @@ import pytest
 from adeline_infra.settings import Settings
 
 from ..helpers import Lines, interrupt, inv_background, inv_here, wait_for_line
+from . import standin
 from .standin import StandInPipeline
 
 pytestmark = pytest.mark.integration
@@ -113,3 +114,23 @@ def test_follow_survives_a_deep_status_and_shows_the_next(
         interrupt(proc)
         _, err = proc.communicate(timeout=20)
     assert "Traceback" not in err and "RecursionError" not in err
+
+
+def test_an_answer_with_escape_sequences_is_shown_escaped(
+    pipeline: StandInPipeline,
+    native_broker: Settings,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline.status = f"paused{CLEAR_AND_TITLE}\u202e"
+    result = inv_here("control.status", "--wait", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "paused\\x1b[2J" in result.stdout and "\\u202e" in result.stdout
+    # a structured answer (health): its keys and values too
+    fields = {f"key{CLEAR_AND_TITLE}": f"value\u202e{CLEAR_AND_TITLE}", "healthy": True}
+    monkeypatch.setattr(standin, "health_payload", lambda: json.dumps(fields).encode())
+    result = inv_here("control.health", "--wait", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "key\\x1b[2J" in result.stdout and "value\\u202e" in result.stdout

@@ -275,7 +275,7 @@ BOMB = "".join(
     [
         # nine nested anchors: 9**8 elements once expanded, 1 KB written
         ("a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + BOMB + "mqtt:\n  broker:\n    port: *i\n", ()),
-        ("mqtt:\n  broker:\n    port: " + "9" * 5000 + "\n", ("not a pipeline config",)),
+        ("mqtt:\n  broker:\n    port: " + "9" * 5000 + "\n", ("line 3", "4300 digits")),
         ("mqtt:\n  broker:\n    port: [" + ", ".join(["1"] * 90000) + "]\n", ("line 3",)),
         ("mqtt:\n  broker:\n    host: [" + ", ".join(["x"] * 90000) + "]\n", ("line 3",)),
     ],

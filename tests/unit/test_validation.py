@@ -11,7 +11,7 @@ import pytest
 from adeline_infra import broker_config, cli, doctor, settings
 from adeline_infra.errors import ConfigError
 
-from ..helpers import assert_one_line_error, base_env, inv
+from ..helpers import assert_one_line_error, base_env, inv, inv_here
 from .test_broker_config import PATHS, make
 
 CONTROL = ["a\nb", "a\rb", "a\x00b", "a\x1b[31mb", "a\u2028b", "a\x85b", "\t", "a\u202eb"]
@@ -196,11 +196,16 @@ def test_seconds_options(value: float) -> None:
         ("monitor.data", "--timeout", "1e309"),
         ("control.pause", "--wait", "--timeout", "1e309"),
         ("monitor.status", "--watch", "--interval", "0"),
+        # beyond Python's integer-string limit; and huge values, shown shortened
+        ("tls.check", "--days", "9" * 5000),
+        ("monitor.data", "--count", "x" * 5000),
+        ("tls.certs", "--key-type", "x" * 5000),
     ],
 )
 def test_task_options_exit_2_naming_the_option(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = inv(*args, env=base_env(tmp_path))
-    assert_one_line_error(result, args[-2], code=2)
+    word = "key type" if args[-2] == "--key-type" else args[-2]
+    assert len(assert_one_line_error(result, word, code=2)) < 300  # a huge value shown cut
 
 
 def test_dev_prints_the_websockets_scheme_truthfully(tmp_path: Path) -> None:
@@ -226,6 +231,7 @@ HOSTILE = [
     "1e309",
     "99999999999999999999",
     "x" * 100_000,
+    "9" * 5000,  # not a name either: the message shows it shortened
     "../../etc/passwd",
     "-rf",
     "é",
@@ -247,9 +253,10 @@ def test_hostile_values_are_accepted_or_refused_in_one_line(tmp_path: Path, var:
             assert named and len(str(exc)) < 1000, (var, str(exc)[:300])
 
 
-def test_a_host_with_a_port_says_where_the_port_goes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("value", ["localhost:1883", "[::1]:1883", "mqtt://localhost:1883"])
+def test_a_host_with_a_port_says_where_the_port_goes(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        make(tmp_path, MQTT_BROKER_HOST="localhost:1883")
+        make(tmp_path, MQTT_BROKER_HOST=value)
     assert "MQTT_BROKER_PORT" in str(caught.value)
 
 
@@ -259,7 +266,48 @@ def test_an_ipv6_host_in_brackets_is_the_address(tmp_path: Path, value: str, hos
     assert s.mqtt_host == host and s.endpoint.startswith("mqtt://[::1]:")
 
 
+@pytest.mark.parametrize("value", ["..", ".", "a..b", ".local", "x" * 64 + ".lan"])
+def test_a_host_with_an_empty_or_overlong_part_is_refused(tmp_path: Path, value: str) -> None:
+    # the resolver's idna codec raised UnicodeError for these: a traceback in every task
+    with pytest.raises(ConfigError, match="^MQTT_BROKER_HOST="):
+        make(tmp_path, MQTT_BROKER_HOST=value)
+    assert make(tmp_path, MQTT_BROKER_HOST="broker.lan.").mqtt_host == "broker.lan."
+
+
+@pytest.mark.parametrize("var", ["MQTT_USERNAME", "MQTT_PASSWORD"])
+def test_a_credential_mqtt_cannot_carry_is_refused(tmp_path: Path, var: str) -> None:
+    # paho packs them with a 16-bit length: a 100 kB one was a struct.error traceback
+    values = {"MQTT_USERNAME": "u", "MQTT_PASSWORD": "pw", var: "é" * 40_000}
+    with pytest.raises(ConfigError, match=f"^{var}=.*65535 bytes") as caught:
+        make(tmp_path, **values)
+    assert len(str(caught.value)) < 1000 and "é" * 300 not in str(caught.value)
+
+
 def test_an_invalid_url_never_shows_its_password(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         make(tmp_path, GO2RTC_API_URL="http://admin:s3cretpw@127.0.0.1:99999")
     assert "s3cretpw" not in str(caught.value) and "admin:***@" in str(caught.value)
+
+
+LONG = "x" * 50_000 + " y\u202e"
+
+
+@pytest.mark.parametrize(
+    ("args", "values"),
+    [
+        (("control.send", LONG), {}),
+        (("tls.client", LONG), {}),
+        (("tls.certs", "--hosts", LONG), {}),
+        (("pipeline.run",), {"PIPELINE_MODULE": "x" * 50_000}),
+    ],
+    ids=["command", "client-name", "hosts", "module"],
+)
+def test_a_huge_argument_is_shown_shortened_and_escaped(
+    tmp_path: Path, args: tuple[str, ...], values: dict[str, str]
+) -> None:
+    result = inv_here(*args, env=base_env(tmp_path, **values))
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr[-500:]
+    assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 1000
+    assert "\u202e" not in result.stderr
+    if not values:  # the argument itself is named, cut
+        assert f"({len(LONG)} characters)" in result.stderr
