@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -105,6 +106,22 @@ def integration(session: nox.Session) -> None:
     """Integration tests against real mosquitto brokers the tests start (native backend)."""
     install(session, "test")
     _tests(session, ["tests/integration", "-m", "integration and not docker", "-q", *PARALLEL])
+
+
+# What `nox -s wine` runs: the Windows job's `nox -s integration`, minus what Wine cannot do
+# (tests/integration/conftest.py skips those, saying why).
+WINE_TESTS = ["tests/integration", "-m", "integration and not docker", "-q"]
+
+
+@nox.session(python=False, default=False)
+def wine(session: nox.Session) -> None:
+    """The native integration tests under Wine: Windows' CPython 3.11 and a Windows mosquitto.exe,
+    the checkout in a folder named `Ёлка проект`, code page 1252, output to a pipe."""
+    if shutil.which("wine") is None:
+        session.error("wine is not installed (apt-get install wine64; see .ci/run)")
+    args = session.posargs or WINE_TESTS
+    # nox's own Python (3.11+: the script reads pyproject.toml with tomllib) runs the script.
+    session.run(sys.executable, str(ROOT / "scripts" / "wine_env.py"), "test", "--", *args)
 
 
 _ENGINE_CHECK = (
