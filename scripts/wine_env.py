@@ -116,10 +116,12 @@ def mosquitto_exe() -> Path:
 
 
 def project_requirements() -> list[str]:
-    import tomllib
+    if sys.version_info >= (3, 11):  # tomllib
+        import tomllib
 
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    return [*data["build-system"]["requires"], *data["project"]["dependencies"]]
+        data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+        return [*data["build-system"]["requires"], *data["project"]["dependencies"]]
+    fail("run this script with Python 3.11 or newer (it reads pyproject.toml with tomllib)")
 
 
 def ensure_python() -> Path:
