@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -105,6 +106,31 @@ def integration(session: nox.Session) -> None:
     """Integration tests against real mosquitto brokers the tests start (native backend)."""
     install(session, "test")
     _tests(session, ["tests/integration", "-m", "integration and not docker", "-q", *PARALLEL])
+
+
+# What `nox -s wine` runs by default: the native lifecycle and doctor tests of the Windows job's
+# `nox -s integration`, and the console's code-page tests, minus what Wine cannot do (skipped,
+# saying why). Under Wine a test takes ~10 s here: the whole suite
+# (`nox -s wine -- tests/integration -m "integration and not docker"`) is far over 5 minutes.
+WINE_TESTS = [
+    "tests/integration/test_native_lifecycle.py",
+    "tests/integration/test_doctor.py",
+    "tests/unit/test_console_encoding.py",
+    "-m",
+    "not docker",
+    "-q",
+]
+
+
+@nox.session(python=False, default=False)
+def wine(session: nox.Session) -> None:
+    """The native integration tests under Wine: Windows' CPython 3.11 and a Windows mosquitto.exe,
+    the checkout in a folder named `Ёлка проект`, code page 1252, output to a pipe."""
+    if shutil.which("wine") is None:
+        session.error("wine is not installed (apt-get install wine64; see .ci/run)")
+    args = session.posargs or WINE_TESTS
+    # nox's own Python (3.11+: the script reads pyproject.toml with tomllib) runs the script.
+    session.run(sys.executable, str(ROOT / "scripts" / "wine_env.py"), "test", "--", *args)
 
 
 _ENGINE_CHECK = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import locale
 import os
 import shutil
 import subprocess
@@ -47,6 +48,26 @@ def run(args: list[str], what: str) -> None:
         fail(f"{what} could not start: {exc}")
     if result.returncode != 0:
         fail(f"{what} failed (exit code {result.returncode}); the lines above say why")
+
+
+def editable_install_problem(root: Path, version: tuple[int, int], encoding: str) -> str | None:
+    """Why `pip install -e .` cannot work here, if it cannot. Python 3.10-3.12 read an editable
+    install's `.pth` in the locale's encoding (Windows: the ANSI code page, e.g. cp1252) and
+    setuptools writes it in that encoding, so a checkout path it cannot hold (C:\\Users\\Ёлка)
+    fails the install; Python 3.13 reads `.pth` files as UTF-8."""
+    if version >= (3, 13):
+        return None
+    try:
+        str(root).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        python = "py -3.13" if os.name == "nt" else "python3.13"
+        return (
+            f"Python {version[0]}.{version[1]} cannot install the project from {root}: its path "
+            f"has characters the code page {encoding} cannot hold; run `{python} "
+            "scripts/bootstrap.py` (Python 3.13 or newer), or move the checkout to a path "
+            "without them (e.g. C:\\src\\adeline-infra)"
+        )
+    return None
 
 
 def ensure_venv() -> None:
@@ -118,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{sys.version.split()[0]}: run bootstrap with a newer python",
             code=2,
         )
+    problem = editable_install_problem(
+        ROOT, (sys.version_info[0], sys.version_info[1]), locale.getpreferredencoding(False)
+    )
+    if problem:
+        fail(problem)
     ensure_venv()
     install(args.reinstall)
     ensure_env_file()

@@ -28,7 +28,7 @@ def _mosquittos_for(env: dict[str, str]) -> list[psutil.Process]:
     broker's working folder (Windows, see native.broker_argv)."""
     folder = Path(env["ADELINE_STATE_DIR"]) / "native"
     found = []
-    for proc in psutil.process_iter(["name", "cmdline", "status", "cwd"]):
+    for proc in psutil.process_iter(["cmdline", "status", "cwd"]):
         cmd = proc.info["cmdline"] or []
         ours = str(folder / "mosquitto.conf") in cmd or (
             "mosquitto.conf" in cmd and proc.info["cwd"] and Path(proc.info["cwd"]) == folder

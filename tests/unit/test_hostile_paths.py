@@ -92,3 +92,55 @@ def test_bootstrap_reports_a_usage_error_in_one_line(capsys: pytest.CaptureFixtu
         bootstrap["main"](["--bogus"])
     assert caught.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def _bootstrap() -> dict[str, object]:
+    import runpy
+
+    return runpy.run_path(str(ROOT / "scripts" / "bootstrap.py"), run_name="bootstrap")
+
+
+@pytest.mark.parametrize(
+    ("version", "path", "refused"),
+    [
+        ((3, 11), r"C:\Users\Ёлка\adeline-infra", True),
+        ((3, 10), r"C:\Users\Ёлка\adeline-infra", True),
+        ((3, 13), r"C:\Users\Ёлка\adeline-infra", False),  # 3.13 reads .pth files as UTF-8
+        ((3, 11), r"C:\Users\José\adeline-infra", False),  # é is in code page 1252
+    ],
+)
+def test_bootstrap_knows_when_an_editable_install_cannot_work(
+    version: tuple[int, int], path: str, refused: bool
+) -> None:
+    """Python 3.10-3.12 write and read an editable install's .pth in the ANSI code page: a
+    checkout path outside it fails `pip install -e .` (issue 17, defect 2)."""
+    problem = _bootstrap()["editable_install_problem"]
+    assert callable(problem)
+    message = problem(Path(path), version, "cp1252")
+    assert (message is not None) == refused
+    if message:
+        assert "\n" not in message and "3.13" in message and "cp1252" in message
+
+
+def test_bootstrap_explains_a_checkout_path_outside_the_code_page_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import locale
+
+    main = _bootstrap()["main"]
+    assert callable(main)
+    bootstrap = main.__globals__  # run_path returns a copy of the script's globals
+    created: list[bool] = []
+    bootstrap["ROOT"] = tmp_path / "Ёлка проект"
+    bootstrap["ensure_venv"] = lambda: created.append(True)
+    bootstrap["install"] = lambda force: None
+    bootstrap["ensure_env_file"] = lambda: None
+    monkeypatch.setattr(locale, "getpreferredencoding", lambda do_setlocale=True: "cp1252")
+    if sys.version_info >= (3, 13):
+        assert main(["--no-broker"]) == 0 and created
+        return
+    with pytest.raises(SystemExit) as caught:
+        main(["--no-broker"])
+    assert caught.value.code == 1 and not created
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Ёлка проект" in err
