@@ -56,3 +56,12 @@ def test_missing_secrets_name_the_command_that_makes_them(tmp_path: Path) -> Non
         broker_config.check_required_files(make(tmp_path, MQTT_ALLOW_ANONYMOUS="false"))
     with pytest.raises(ConfigError, match="inv tls.certs"):
         broker_config.check_required_files(make(tmp_path, MQTT_USE_TLS="true"))
+
+
+def test_no_deprecated_options_and_an_explicit_packet_limit(tmp_path: Path) -> None:
+    # 2.1 logs "per_listener_settings is deprecated" at every start when the option is there,
+    # and its default max_packet_size is 2,000,000 bytes (2.0: 256 MB)
+    lines = broker_config.render(make(tmp_path), PATHS, port=1883, ws_port=9001).splitlines()
+    assert not [x for x in lines if x.startswith("per_listener_settings")]
+    assert f"max_packet_size {broker_config.MAX_PACKET_BYTES}" in lines
+    assert broker_config.MAX_PACKET_BYTES == 10 * 1024 * 1024
