@@ -16,7 +16,9 @@ import pytest
 
 from .helpers import base_env
 
-IMAGE = "eclipse-mosquitto:2.0"
+# The broker image the Docker tests run (MOSQUITTO_IMAGE in their settings), chosen by the
+# suite's own variable: e.g. a local eclipse-mosquitto:2.1 build.
+IMAGE = os.environ.get("ADELINE_TEST_MOSQUITTO_IMAGE") or "eclipse-mosquitto:2.0"
 
 
 def unavailable(reason: str) -> None:
@@ -50,7 +52,8 @@ def engine_client() -> Any:
 def docker_env(tmp: Path, **values: str) -> dict[str, str]:
     """`base_env` for the Docker backend, with a compose project of its own."""
     project = f"adeline-test-{secrets.token_hex(4)}"
-    return base_env(tmp, BROKER_BACKEND="docker", COMPOSE_PROJECT_NAME=project, **values)
+    chosen = {"BROKER_BACKEND": "docker", "COMPOSE_PROJECT_NAME": project, "MOSQUITTO_IMAGE": IMAGE}
+    return base_env(tmp, **{**chosen, **values})
 
 
 def remove_project(client: Any, project: str) -> None:

@@ -27,6 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 _SCRUB = ("BROKER_BACKEND", "ADELINE_ENV_FILE", "ADELINE_STATE_DIR")
 
 
+# The broker the tests run, chosen by variables of the suite's own (MOSQUITTO_* are settings,
+# which base_env drops so a developer's .env never leaks in): ADELINE_TEST_MOSQUITTO is the
+# native broker's binary (e.g. a mosquitto 2.1.2 from scripts/build-mosquitto.sh), unset: what
+# the native backend finds (PATH, ...). ADELINE_TEST_MOSQUITTO_IMAGE: see docker_helpers.IMAGE.
+def chosen_mosquitto() -> str | None:
+    """The mosquitto binary the suite runs (ADELINE_TEST_MOSQUITTO), None for the default."""
+    return os.environ.get("ADELINE_TEST_MOSQUITTO") or None
+
+
 _HANDED_OUT: set[int] = set()
 # Below every OS's ephemeral range (Linux 32768-60999, Windows and macOS 49152-65535): no
 # outgoing connection of any program takes one of these between our check and the broker's
@@ -78,6 +87,9 @@ def base_env(tmp: Path, **values: str) -> dict[str, str]:
         PIPELINE_CONFIG=str(tmp / "pipeline" / "config" / "adeline" / "config.yaml"),
         PYTHONDONTWRITEBYTECODE="1",
     )
+    binary = chosen_mosquitto()
+    if binary:
+        env["MOSQUITTO_BIN"] = binary
     env.update(values)
     return env
 

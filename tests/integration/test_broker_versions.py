@@ -22,7 +22,7 @@ def test_a_retained_payload_over_2_mb_goes_through(native_broker: Settings) -> N
     topic = f"adeline/test/large/{secrets.token_hex(4)}"
     with mqtt.session(native_broker, "test-large") as client:
         info = client.publish(topic, payload, qos=1, retain=True)
-        info.wait_for_publish(30)
+        info.wait_for_publish(15)
         assert info.is_published()
     assert mqtt.retained(native_broker, [topic]).get(topic) == payload
 

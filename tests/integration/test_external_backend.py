@@ -18,7 +18,15 @@ from adeline_infra import mqtt
 from adeline_infra.backends import native
 
 from ..conftest import settings_from
-from ..helpers import assert_one_line_error, base_env, inv, inv_background, inv_here, wait_for_line
+from ..helpers import (
+    assert_one_line_error,
+    base_env,
+    chosen_mosquitto,
+    inv,
+    inv_background,
+    inv_here,
+    wait_for_line,
+)
 from .secure_setup import prepare
 from .standin import StandInPipeline, detection_payload
 
@@ -43,7 +51,7 @@ FAMILY = socket.AF_INET6 if ":" in HOST else socket.AF_INET
 
 def mosquitto_binary() -> str:
     # where the native backend finds it: PATH, Homebrew's sbin, %ProgramFiles%\mosquitto ...
-    found = native.find_mosquitto(os.environ.get("MOSQUITTO_BIN"))
+    found = native.find_mosquitto(chosen_mosquitto())
     if found is None:
         pytest.skip("no mosquitto binary to play the external broker")
     return found
