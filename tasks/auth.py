@@ -38,7 +38,7 @@ def remove_user(c: Context, user: str) -> None:
     s = load_settings()
     with console.spinner(f"Writing {s.passwd_file} ...") as say:
         passwd.delete_user(s.passwd_file, user, waiting=say)
-    console.out(f"removed user {user} from {s.passwd_file}")
+    console.out(f"removed user {console.printable(user)} from {s.passwd_file}")
     console.out("a running broker reads the file at its start: `inv services.restart`")
 
 

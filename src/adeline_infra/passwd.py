@@ -126,13 +126,47 @@ def scheme_of(hashed: str) -> str:
     return "unknown"
 
 
+# What C's isspace() is in the broker's locale: mosquitto trims these around a name and a hash
+# (Python's str.strip would also trim U+0085, U+00A0, U+2028 ... and see another name).
+_C_BLANKS = " \t\n\v\f\r"
+
+
+def split_lines(text: str) -> list[str]:
+    """The file's lines, each with its `\n`, split where mosquitto splits them: only at `\n`
+    (`str.splitlines` also splits at \r, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _parse(line: str) -> tuple[str, str] | None:
+    """(user, hash) of a line, read the way the broker reads it; None for lines it skips.
+
+    mosquitto: a line starting with `#` or without `:` is skipped; `strtok(":")` gives the user
+    and the hash (empty fields skipped), each trimmed of C blanks; a line without a hash or with
+    an empty user is skipped.
+    """
+    text = line[:-1] if line.endswith("\n") else line
+    if text.startswith("#") or ":" not in text:
+        return None
+    fields = [f for f in text.split(":") if f]
+    if len(fields) < 2:
+        return None
+    user = fields[0].strip(_C_BLANKS)
+    return (user, fields[1].strip(_C_BLANKS)) if user else None
+
+
 def _user_of(line: str) -> str | None:
     """The user a line defines, read the way the broker reads it; None for other lines."""
-    text = line.rstrip("\r\n")
-    if not text or text.startswith("#") or ":" not in text:
-        return None
-    user = text.split(":", 1)[0].strip()
-    return user or None
+    parsed = _parse(line)
+    return parsed[0] if parsed else None
+
+
+def real_path(path: Path | str) -> Path:
+    """The file a password file's path stands for: a symlink's target (followed to the end),
+    so an edit replaces the target and keeps the link, the file the broker reads."""
+    p = Path(path)
+    return p.resolve() if p.is_symlink() else p
 
 
 @dataclass
@@ -162,7 +196,7 @@ class PasswordFile:
             raise InfraError(f"cannot read the password file {p}: {exc.strerror or exc}") from None
         # surrogateescape: bytes that are not UTF-8 survive a load/save round trip untouched
         text = raw.decode("utf-8", "surrogateescape")
-        return cls(p, text.splitlines(keepends=True))
+        return cls(p, split_lines(text))
 
     def users(self) -> list[str]:
         """User names in file order (first occurrence)."""
@@ -182,8 +216,9 @@ class PasswordFile:
 
     def hash_of(self, user: str) -> str | None:
         for line in self.lines:
-            if _user_of(line) == user:
-                return line.rstrip("\r\n").split(":", 1)[1].strip()
+            parsed = _parse(line)
+            if parsed is not None and parsed[0] == user:
+                return parsed[1]
         return None
 
     def __contains__(self, user: object) -> bool:
@@ -221,9 +256,11 @@ class PasswordFile:
         return "".join(self.lines).encode("utf-8", "surrogateescape")
 
     def save(self) -> None:
-        """Write atomically with mode 0600 (the broker warns about files others can read)."""
+        """Write atomically with mode 0600 (the broker warns about files others can read).
+
+        A symlink stays a symlink: its target is replaced (the file the broker reads)."""
         try:
-            write_atomic(self.path, self.render(), mode=0o600)
+            write_atomic(real_path(self.path), self.render(), mode=0o600)
         except IsADirectoryError:
             raise ConfigError(f"the password file {self.path} is a folder") from None
         except OSError as exc:
@@ -261,7 +298,8 @@ def add_user(
     validate_user(user)
     validate_password(password)
     validate_iterations(iterations)
-    with _edit_lock(Path(path), f"adding {user}", waiting):
+    path = real_path(path)  # one lock per file, whichever link names it
+    with _edit_lock(path, f"adding {user}", waiting):
         pw = PasswordFile(Path(path)) if create else PasswordFile.load(path)
         is_new = pw.set(user, password, iterations=iterations)
         pw.save()
@@ -271,11 +309,18 @@ def add_user(
 def delete_user(
     path: Path | str, user: str, *, waiting: Callable[[str], None] | None = None
 ) -> None:
-    """Remove `user`; InfraError (exit 1) when the file or the user does not exist."""
-    validate_user(user)
-    with _edit_lock(Path(path), f"removing {user}", waiting):
+    """Remove `user`; InfraError (exit 1) when the file or the user does not exist.
+
+    A name already in the file goes even when `add_user` would refuse it today (a line break
+    or a control character in it, written by another tool): list-users shows it escaped, and
+    the same name, typed with those characters, removes it."""
+    if not user or ":" in user or "\n" in user:
+        validate_user(user)  # can never be in the file: say why (exit 2)
+    path = real_path(path)
+    with _edit_lock(path, f"removing {printable(user)}", waiting):
         pw = PasswordFile.load(path, missing_ok=False)
         if not pw.delete(user):
+            validate_user(user)  # a name add-user refuses is a usage error, not a missing user
             raise InfraError(f"user {user!r} is not in {pw.path}")
         pw.save()
 
