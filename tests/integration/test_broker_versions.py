@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import pytest
 
 from adeline_infra import mqtt
 from adeline_infra.settings import Settings
+
+from ..conftest import settings_from
+from ..helpers import inv_here
 
 pytestmark = pytest.mark.integration
 
@@ -32,3 +36,35 @@ def test_the_broker_starts_without_warnings(native_broker: Settings) -> None:
     log = Path(native_broker.state_dir) / "native" / "mosquitto.log"
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "deprecated" not in text.lower(), text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need a privilege on Windows")
+def test_a_symlinked_password_file_is_what_the_broker_reads(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # mosquitto 2.1 refuses a password file that is a symlink ("Unable to open pwfile"): the
+    # config names its target, and auth.add-user writes through the link
+    target = tmp_path / "vault" / "passwd"
+    target.parent.mkdir()
+    link = tmp_path / "secrets" / "passwd"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    password = secrets.token_urlsafe(12)
+    secured = dict(
+        env,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MOSQUITTO_PASSWD_FILE=str(link),
+        MQTT_USERNAME="first",
+        MQTT_PASSWORD=password,
+    )
+    for user in ("first", "second"):
+        added = inv_here("auth.add-user", user, "--password-stdin", env=secured, input=password)
+        assert added.returncode == 0, added.stderr
+    assert link.is_symlink()
+    try:
+        up = inv_here("services.up", env=secured)
+        assert up.returncode == 0, up.stderr
+        second = settings_from(dict(secured, MQTT_USERNAME="second"))
+        assert mqtt.probe(second, timeout=5).ok
+    finally:
+        inv_here("services.down", env=secured)
