@@ -75,13 +75,7 @@ def up(
 def _up(
     settings: Settings, timeout: float, extras: frozenset[str], backend: Backend, start: float
 ) -> UpResult:
-    already = backend.state().running
-    if already:
-        mismatch = backend.config_mismatch()
-        if mismatch:
-            raise InfraError(mismatch)
-    backend.start(extras=extras)
-    already = already and not backend.recreated
+    already = backend.bring_up(extras=extras)
     result = mqtt.wait_ready(settings, timeout, alive=backend.alive)
     if result.ok:
         from .settings import exposure_warning
