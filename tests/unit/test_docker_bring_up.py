@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from adeline_infra import settings as settings_mod
 from adeline_infra.backends import docker as dk
 from adeline_infra.backends.docker import broker_setup
 from adeline_infra.backends.docker.backend import DockerBackend
 from adeline_infra.backends.docker.engine import Container
 from adeline_infra.errors import InfraError
 
-from ..helpers import ROOT, base_env
+from ..helpers import make_settings
 
 
 class Recorder:
@@ -44,8 +43,7 @@ class Recorder:
 
 
 def backend(tmp_path: Path, seen: dict[str, Any] | None) -> tuple[DockerBackend, Recorder]:
-    env = base_env(tmp_path, BROKER_BACKEND="docker", COMPOSE_PROJECT_NAME="p")
-    s = settings_mod.load(ROOT, environ=env)
+    s = make_settings(tmp_path, BROKER_BACKEND="docker", COMPOSE_PROJECT_NAME="p")
     rec = Recorder(seen)
     b = DockerBackend(s, engine=rec)  # type: ignore[arg-type]
     b.compose = rec.compose  # type: ignore[method-assign]
