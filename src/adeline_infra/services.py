@@ -82,13 +82,7 @@ def up(
 def _up(
     settings: Settings, timeout: float, extras: frozenset[str], backend: Backend, start: float
 ) -> UpResult:
-    already = backend.state().running
-    if already:
-        mismatch = backend.config_mismatch()
-        if mismatch:
-            raise InfraError(mismatch)
-    backend.start(extras=extras)
-    already = already and not backend.recreated
+    already = backend.bring_up(extras=extras)
     try:
         return _ready(settings, timeout, backend, already, start)
     except InfraError as exc:

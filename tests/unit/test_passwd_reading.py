@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,15 +12,9 @@ import pytest
 
 from adeline_infra import passwd
 
-from ..helpers import base_env, inv_here
+from ..helpers import assert_one_line_error, base_env, inv_here
 
 HASH = passwd.hash_password("pw", salt=b"0123456789ab")
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> None:
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def env_for(tmp_path: Path, passwd_file: Path) -> dict[str, str]:
@@ -62,21 +55,21 @@ def test_list_users_shows_an_odd_name_escaped_and_remove_takes_it(tmp_path: Path
     assert passwd.PasswordFile.load(path).users() == ["evil\u202egpj", "bob"]
     # a name that can never be in the file, or one add-user refuses, is a usage error (exit 2)
     for name in ("a:b", "x\u202ey"):
-        assert_one_line_error(inv_here("auth.remove-user", name, env=env), 2)
+        assert_one_line_error(inv_here("auth.remove-user", name, env=env), code=2)
 
 
 @pytest.mark.parametrize("user", ["ls\u2028ep", "evil\u202egpj", "cr\rx", "ff\x0cx", "gs\x1dx"])
 def test_add_user_refuses_names_with_line_breaks_or_controls(tmp_path: Path, user: str) -> None:
     env = env_for(tmp_path, tmp_path / "passwd")
     result = inv_here("auth.add-user", user, "--password-stdin", env=env, input="pw\n")
-    assert_one_line_error(result, 2)
+    assert_one_line_error(result, code=2)
     assert not (tmp_path / "passwd").exists()
 
 
 def test_password_stdin_refuses_an_escape(tmp_path: Path) -> None:
     env = env_for(tmp_path, tmp_path / "passwd")
     result = inv_here("auth.add-user", "bob", "--password-stdin", env=env, input="p\x1b[2Jw\n")
-    assert_one_line_error(result, 2)
+    assert_one_line_error(result, code=2)
     assert "\x1b" not in result.stderr
     assert not (tmp_path / "passwd").exists()
 

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InfraError
+
 if TYPE_CHECKING:
     from ..broker_config import RunningSurface
     from ..settings import Settings
@@ -44,6 +46,20 @@ class Backend(ABC):
 
         Raises InfraError (exit 1) when it cannot be started: port busy, binary missing, ...
         """
+
+    def bring_up(self, *, extras: frozenset[str] = frozenset()) -> bool:
+        """Start the broker unless it runs; True when it was already running (and still is).
+
+        Raises InfraError when it runs with other settings (`config_mismatch`): replacing it
+        would drop its clients, which `services.restart` does when asked to.
+        """
+        already = self.state().running
+        if already:
+            mismatch = self.config_mismatch()
+            if mismatch:
+                raise InfraError(mismatch)
+        self.start(extras=extras)
+        return already and not self.recreated
 
     @abstractmethod
     def stop(self) -> bool:

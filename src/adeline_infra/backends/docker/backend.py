@@ -1,8 +1,10 @@
 """The Docker backend: the broker in a container, started and stopped by Docker Compose.
 
-`services.up` reads top-down through `start`: look at the container (`engine`), check the
-ports, write what the container is given (`broker_setup`), run `compose up -d` (`compose`),
-and on failure say which service and which image failed.
+`services.up` reads top-down through `bring_up`: write what the container is given
+(`broker_setup`), run `compose up -d --no-recreate` (`compose`) while one engine call looks at
+the container that was there (`engine`), then decide from what it saw; on failure say which
+service and which image failed (and, for a busy port, which container publishes it). With
+`--with` it goes through `start`, which looks first.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class DockerBackend(Backend):
         self._restarts_at_start: int | None = None
         self._seen: tuple[float, Container | None] | None = None
         self._alive: tuple[float, bool] | None = None
+        self._fingerprint = ""
 
     # --- services.up ------------------------------------------------------------------------
 
@@ -84,6 +87,72 @@ class DockerBackend(Backend):
             self._restarts_at_start = 0 if self.recreated else before.restarts
         else:
             self._restarts_at_start = 0
+
+    def bring_up(self, *, extras: frozenset[str] = frozenset()) -> bool:
+        """`compose up -d --no-recreate` without asking the engine first; True when it ran.
+
+        Looking first (`container inspect`, then `ps` by label) cost ~100 ms before compose
+        began. Here that one look (by the names Compose gives, `container inspect`) runs beside
+        compose, which needs ~1 s anyway: `--no-recreate` leaves a running broker as it is, and
+        what the look saw decides afterwards. Running with other settings: the mismatch error,
+        as before (the container was not touched). A stopped container of other settings that
+        compose has just started as it was: replaced by a plain `compose up -d`. The port check
+        names what holds a port only when compose failed. With `--with` the old path runs
+        (a running broker's go2rtc may need recreating).
+        """
+        if extras:
+            return super().bring_up(extras=extras)
+        broker_config.check_required_files(self.settings)
+        env, want = self._write_broker_files(), self._fingerprint
+        threading.Thread(target=_preload_mqtt, daemon=True).start()
+        seen: list[Container | None] = []
+        errors: list[InfraError] = []
+
+        def look() -> None:
+            try:
+                seen.append(self._named_container())
+            except InfraError as exc:
+                errors.append(exc)
+
+        looking = threading.Thread(target=look, daemon=True)
+        looking.start()
+        result = self.compose("up", "-d", "--no-recreate", timeout=900, env=env)
+        looking.join(timeout=120)
+        before = seen[0] if seen else None
+        running = before is not None and before.status == "running"
+        self.recreated = False
+        self._seen = self._alive = None
+        if errors and not seen:
+            raise errors[0]  # the engine does not answer: that, not compose's wording of it
+        if result.returncode != 0:
+            if not running:
+                self._check_ports()
+            raise self._up_failed(result.stderr or result.stdout or "", extras, env)
+        stale = before is not None and before.labels.get(broker_setup.FINGERPRINT_LABEL) != want
+        if running and stale:
+            mismatch = self.config_mismatch()
+            if mismatch:
+                raise InfraError(mismatch)
+        if stale and not running:  # compose started a stopped container of older settings
+            result = self.compose("up", "-d", timeout=900, env=env)
+            if result.returncode != 0:
+                raise self._up_failed(result.stderr or result.stdout or "", extras, env)
+            before = None
+        self._restarts_at_start = before.restarts if before is not None else 0
+        return running
+
+    def _named_container(self) -> Container | None:
+        """The broker's container by the names Compose gives it (one engine call), or None."""
+        mine = self._by_name()
+        mine.sort(key=lambda c: c.status != "running")
+        return mine[0] if mine else None
+
+    def _by_name(self) -> list[Container]:
+        """The broker's containers among the names Compose gives its first one (v2 `p-s-1`,
+        v1 `p_s_1`), checked by their labels: one engine call (`container inspect`)."""
+        named = self.engine.inspect([f"{self.project}-{SERVICE}-1", f"{self.project}_{SERVICE}_1"])
+        want = {"com.docker.compose.project": self.project, "com.docker.compose.service": SERVICE}
+        return [c for c in named if all(c.labels.get(k) == v for k, v in want.items())]
 
     def _check_ports(self) -> None:
         """The one port-busy line (`procs.port_busy_message`), naming the container that
@@ -122,7 +191,8 @@ class DockerBackend(Backend):
             import json
 
             broker_setup.write_if_changed(self.loopback6, json.dumps(loopback6, indent=2) + "\n")
-        return self._env(broker_setup.fingerprint(s, text))
+        self._fingerprint = broker_setup.fingerprint(s, text)
+        return self._env(self._fingerprint)
 
     def _up_failed(self, output: str, extras: frozenset[str], env: Mapping[str, str]) -> InfraError:
         """Which service failed and why, in one line; the broker is left as the user asked.
@@ -183,14 +253,9 @@ class DockerBackend(Backend):
         labels = [f"com.docker.compose.project={self.project}"]
         if service:
             labels.append(f"com.docker.compose.service={service}")
-            # One engine call instead of two (list, then inspect) in the usual case: the names
-            # Compose gives the service's first container (v2 `p-s-1`, v1 `p_s_1`), checked by
-            # their labels. Anything else (renamed, scaled, none) is listed by label.
-            named = self.engine.inspect(
-                [f"{self.project}-{service}-1", f"{self.project}_{service}_1"]
-            )
-            want = dict(label.split("=", 1) for label in labels)
-            mine = [c for c in named if all(c.labels.get(k) == v for k, v in want.items())]
+            # One engine call instead of two (list, then inspect) in the usual case; anything
+            # else (renamed, scaled, none) is listed by label.
+            mine = self._by_name()
             if mine:
                 return mine
         return self.engine.containers(labels)
