@@ -269,8 +269,8 @@ def session(
 
 
 def _no_delay(client: mqtt.Client) -> None:
-    """Send small packets at once. paho leaves Nagle on, so a second SUBSCRIBE (the marker in
-    `retained()`) or a PUBLISH right after one waited for the delayed ACK: ~40 ms per call."""
+    """Send small packets at once. paho leaves Nagle on, so a second SUBSCRIBE (the witness in
+    `RetainedReader`) or a PUBLISH right after one waited for the delayed ACK: ~40 ms per call."""
     import contextlib
     import socket
 
