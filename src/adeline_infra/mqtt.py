@@ -269,8 +269,8 @@ def session(
 
 
 def _no_delay(client: mqtt.Client) -> None:
-    """Send small packets at once. paho leaves Nagle on, so a second SUBSCRIBE (the marker in
-    `retained()`) or a PUBLISH right after one waited for the delayed ACK: ~40 ms per call."""
+    """Send small packets at once. paho leaves Nagle on, so a second SUBSCRIBE (the witness in
+    `RetainedReader`) or a PUBLISH right after one waited for the delayed ACK: ~40 ms per call."""
     import contextlib
     import socket
 
@@ -294,8 +294,10 @@ class RetainedReader:
     them right after the SUBACK, before it reads our next packet; EMQX's retainer or a broker with
     a networked store sends them later. So after the filters' SUBSCRIBE we send a second one, to
     `WITNESS`, and the retained messages have all arrived when either
-    - the witness's retained message has arrived (mosquitto: it is queued after every retained
-      message of the first SUBSCRIBE, so all of them are in: no wait at all), or
+    - retained messages of the filters came before the second SUBACK (mosquitto: they are sent
+      with the subscription, so all of them are in: no wait at all), or
+    - the witness's retained message has arrived (mosquitto again, when nothing matched the
+      filters: it is queued after every retained message of the first SUBSCRIBE), or
     - its SUBACK is back and the broker has then sent nothing for `grace` seconds (any other
       broker, or a mosquitto whose `$SYS` we may not read).
 
@@ -324,6 +326,8 @@ class RetainedReader:
         self._acked: set[int] = set()
         self._witness_needed = 1
         self._witness_seen = 0
+        self._filter_messages = 0
+        self._before_second_suback = False
         self._last = 0.0  # monotonic time of the last SUBACK or message
 
     def subscribe(self, client: mqtt.Client) -> None:
@@ -336,6 +340,8 @@ class RetainedReader:
             self.refused.clear()
             self.messages = 0
             self._witness_seen = 0
+            self._filter_messages = 0
+            self._before_second_suback = False
             # a filter that covers the witness ($SYS/#) brings its own copy first
             self._witness_needed = 1 + any(topic_matches_sub(f, WITNESS) for f in self.filters)
             _, first = client.subscribe([(f, self.qos) for f in self.filters])
@@ -346,6 +352,10 @@ class RetainedReader:
         with self._cond:
             if mid == self._mids[0]:
                 self.refused += [str(rc) for rc in codes if rc.is_failure]
+            elif mid == self._mids[1]:
+                # retained messages of the filters came before the witness's SUBACK: the broker
+                # sends them with the subscription (mosquitto), so they are all in already
+                self._before_second_suback = self._filter_messages > 0
             self._acked.add(mid)
             self._last = time.monotonic()
             self._cond.notify_all()
@@ -358,6 +368,8 @@ class RetainedReader:
                 self._cond.notify_all()
                 if self._witness_needed == 1:
                     return  # ours, not the caller's
+            else:
+                self._filter_messages += 1
             self.messages += 1
         if self.handler is not None:
             self.handler(msg)
@@ -367,7 +379,7 @@ class RetainedReader:
         both = all(m is not None and m in self._acked for m in self._mids)
         if not both:
             return False, self.grace
-        if self._witness_seen >= self._witness_needed:
+        if self._witness_seen >= self._witness_needed or self._before_second_suback:
             return True, 0.0
         left = self._last + self.grace - time.monotonic()
         return left <= 0, left
