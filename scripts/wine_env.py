@@ -94,12 +94,17 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def run(args: list[str], what: str, **kwargs: object) -> None:
+def run(args: list[str], what: str, *, quiet: bool = False, **kwargs: object) -> None:
+    """`quiet`: the output (a compiler's hundreds of warnings) is shown only if the step fails."""
+    if quiet:
+        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         result = subprocess.run(args, **kwargs)  # type: ignore[call-overload]
     except OSError as exc:
         fail(f"{what} could not start: {exc}")
     if result.returncode != 0:
+        if quiet:
+            sys.stderr.write(result.stdout.decode("utf-8", "replace")[-20000:])
         fail(f"{what} failed (exit code {result.returncode}); the lines above say why")
 
 
@@ -303,12 +308,12 @@ def ensure_mosquitto() -> Path:
          f"-DCMAKE_TOOLCHAIN_FILE={work / 'toolchain.cmake'}", *MOSQUITTO_FLAGS,
          f"-DCMAKE_EXE_LINKER_FLAGS={LINKER_FLAGS} -L{libs}"],
         "cmake (configure mosquitto)",
-        stdout=subprocess.DEVNULL,
+        quiet=True,
     )  # fmt: skip
     run(
         ["cmake", "--build", str(build), "--target", "mosquitto", "-j", str(os.cpu_count() or 2)],
         "cmake --build mosquitto",
-        stdout=subprocess.DEVNULL,
+        quiet=True,
     )
     built = next(build.rglob("mosquitto.exe"), None)
     if built is None:
