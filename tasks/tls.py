@@ -74,6 +74,7 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
     tls_listeners = broker_config.tls_listeners(s)
     if tls_listeners:
         result.problems.extend(broker_config.tls_listener_problems(s))
+    remote, warning = certs.remote_clients_for(s, result)
     if json:
         console.print_json(
             {
@@ -83,10 +84,16 @@ def check(c: Context, json: bool = False, days: int = 30) -> None:
                 "certificates": [i.as_dict() for i in result.certificates],
                 "problems": result.problems,
                 "listeners": [x.describe() for x in tls_listeners],
+                "remote_names": remote,
+                "warning": warning,
             }
         )
     else:
         views.tls_check(s, result, tls_listeners)
+        if remote:
+            console.out(f"clients from other machines connect with: {', '.join(remote)}")
+    if warning:
+        console.err(f"warning: {warning}")
     if not result.ok:
         raise Exit(code=1)
 

@@ -616,6 +616,46 @@ def host_matches(sans: Sequence[str], host: str) -> bool:
     return False
 
 
+def remote_names(sans: Sequence[str]) -> list[str]:
+    """The names in a server certificate that clients on other machines can use: neither
+    loopback (localhost, 127.x, ::1) nor the Compose service name (for containers only)."""
+    from .addresses import is_loopback
+
+    return [
+        s
+        for s in sans
+        if s.lower() not in ("localhost", COMPOSE_SERVICE)
+        and not s.lower().endswith(".localhost")
+        and not (_is_ip(s) and is_loopback(s))
+    ]
+
+
+def remote_clients(sans: Sequence[str], bind_address: str) -> tuple[list[str], str | None]:
+    """For a broker bound beyond loopback: the names clients on other machines must use, and a
+    warning when the certificate has none (they would all reject it)."""
+    names = remote_names(sans)
+    if names:
+        return names, None
+    import socket
+
+    here = socket.gethostname() or "THIS-HOST"
+    hosts = ",".join([*DEFAULT_HOSTS, here])
+    return [], (
+        f"the broker listens on {bind_address} but server.crt names only "
+        f"{', '.join(sans) or 'no hosts'}: clients from other machines will reject it; "
+        f"regenerate it with this machine's names: `inv tls.certs --hosts {hosts},...` "
+        "(add its DNS names and IP addresses)"
+    )
+
+
+def remote_clients_for(settings: Any, result: CheckResult) -> tuple[list[str], str | None]:
+    """`remote_clients` for the settings' broker: nothing to say when it stays on loopback."""
+    server = next((c for c in result.certificates if c.file == "server.crt"), None)
+    if settings.loopback_only or server is None:
+        return [], None
+    return remote_clients(server.sans, settings.bind_address)
+
+
 @dataclass
 class CheckResult:
     certificates: list[CertInfo]

@@ -691,6 +691,24 @@ def certificate_row(
     return Check(name, OK, f"{path} valid until {end} ({info.days_left} days)")
 
 
+def _remote_names_row(s: Settings) -> list[Check]:
+    """Bound beyond loopback: which names clients from other machines must use (warn when the
+    server certificate names only loopback: they would all reject it)."""
+    from . import certs
+
+    path = s.tls_dir / "server.crt"
+    if s.loopback_only or not path.is_file():
+        return []
+    try:
+        sans = certs.describe(path).sans
+    except InfraError:
+        return []  # the server certificate row says why
+    names, warning = certs.remote_clients(sans, s.bind_address)
+    if warning:
+        return [Check("names for other machines", WARN, warning, "`inv tls.certs --hosts ...`")]
+    return [Check("names for other machines", OK, f"clients connect with {', '.join(names)}")]
+
+
 def check_certificates(
     s: Settings, *, now: dt.datetime | None = None, server: bool = True
 ) -> list[Check]:
@@ -711,6 +729,7 @@ def check_certificates(
                 now=now,
             )
         )
+        rows += _remote_names_row(s)
         key = s.tls_dir / "server.key"
         rows.append(
             Check("server key", OK, f"{key} is present")

@@ -166,3 +166,38 @@ def test_doctor_fails_a_password_services_up_refuses(env: dict[str, str], tmp_pa
     assert wrong["MQTT_PASSWORD"] not in doctor.stdout + doctor.stderr
     right = json.loads(inv_here("doctor", "--json", env=secured).stdout)
     assert {c["name"]: c for c in right["checks"]}["password file"]["status"] == "ok"
+
+
+# --- a broker beyond loopback: which names its certificate gives other machines ---------------
+
+
+def test_tls_check_and_doctor_name_what_other_machines_must_use(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    exposed = {**prepare(env, tmp_path), "MQTT_BIND_ADDRESS": "0.0.0.0"}
+    check = inv_here("tls.check", "--json", env=exposed)
+    assert check.returncode == 0, check.stderr  # a warning, not a failure
+    doc = json.loads(check.stdout)
+    assert doc["remote_names"] == [] and "regenerate" in doc["warning"]
+    assert "warning:" in check.stderr and "inv tls.certs --hosts" in check.stderr
+    rows = {
+        c["name"]: c for c in json.loads(inv_here("doctor", "--json", env=exposed).stdout)["checks"]
+    }
+    assert rows["names for other machines"]["status"] == "warn"
+    assert "only" in rows["names for other machines"]["detail"]
+
+    hosts = "localhost,127.0.0.1,::1,broker.example.org,192.0.2.7"
+    assert inv_here("tls.certs", "--hosts", hosts, env=exposed).returncode == 0
+    doc = json.loads(inv_here("tls.check", "--json", env=exposed).stdout)
+    assert doc["remote_names"] == ["broker.example.org", "192.0.2.7"] and doc["warning"] is None
+    text = inv_here("tls.check", env=exposed)
+    assert "other machines connect with: broker.example.org, 192.0.2.7" in text.stdout
+    rows = {
+        c["name"]: c for c in json.loads(inv_here("doctor", "--json", env=exposed).stdout)["checks"]
+    }
+    assert rows["names for other machines"]["status"] == "ok"
+    # on loopback there is nothing to say
+    loopback = json.loads(
+        inv_here("tls.check", "--json", env={**exposed, "MQTT_BIND_ADDRESS": "loopback"}).stdout
+    )
+    assert loopback["warning"] is None and loopback["remote_names"] == []
