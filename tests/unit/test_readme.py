@@ -51,3 +51,11 @@ def test_the_package_docstring_indexes_every_module() -> None:
     modules = {p.stem for p in src.glob("*.py") if p.stem != "__init__"} | {"backends"}
     missing = {m for m in modules if f"`{m}`" not in (adeline_infra.__doc__ or "")}
     assert not missing
+
+
+def test_the_readme_says_why_the_native_broker_runs_as_root_when_run_as_root() -> None:
+    """The generated config says `user root` under root (`NativeBackend._render`): the README
+    says what mosquitto would drop to otherwise, and why it must not."""
+    native = README[README.index("- `native`:") : README.index("- `auto`")]
+    assert "`user root`" in native
+    assert "`mosquitto` user" in native and "retained messages" in native
