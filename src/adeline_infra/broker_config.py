@@ -638,13 +638,30 @@ def running_surface(
     text: str,
     sockets: Sequence[tuple[str, int]] | None,
     wanted_text: str | None,
+    wanted_sockets: Sequence[tuple[str, int]] | None = None,
 ) -> RunningSurface:
     """The surface from the running broker's config text and the sockets it holds (None when
-    they could not be read: then the config's listeners stand for them)."""
+    they could not be read: then the config's listeners stand for them). `wanted_sockets`: where
+    the settings would publish it (Docker, whose broker listens everywhere in its container)."""
     config = parse_config(text)
-    held = tuple(dict.fromkeys(sockets)) if sockets else sockets_of(config)
+    held = tuple(dict.fromkeys(sockets)) if sockets is not None else sockets_of(config)
     differs = config_differences(config, parse_config(wanted_text)) if wanted_text else []
+    if wanted_sockets is not None and set(held) != set(wanted_sockets):
+        shown = RunningSurface("", config, tuple(sorted(set(held) - set(wanted_sockets))), ())
+        want = RunningSurface("", config, tuple(sorted(set(wanted_sockets) - set(held))), ())
+        differs.append(f"it is published on {shown.listens()} (the settings: {want.listens()})")
     return RunningSurface(config_file, config, held, tuple(differs))
+
+
+def published_sockets(settings: Settings) -> list[tuple[str, int]]:
+    """Where the Docker backend publishes the settings' listeners on the host (`::` is both
+    0.0.0.0 and [::], as `compose.publish_address` and the IPv6 override make it)."""
+    found: list[tuple[str, int]] = []
+    for listener in listeners(settings):
+        for address in listener.addresses:
+            both = ["0.0.0.0", "::"] if ipv6_loopback() else ["0.0.0.0"]
+            found += [(a, listener.port) for a in (both if address == "::" else [address])]
+    return found
 
 
 def reaches(host: str, port: int, surface: RunningSurface) -> bool:

@@ -201,3 +201,25 @@ def test_tls_check_and_doctor_name_what_other_machines_must_use(
         inv_here("tls.check", "--json", env={**exposed, "MQTT_BIND_ADDRESS": "loopback"}).stdout
     )
     assert loopback["warning"] is None and loopback["remote_names"] == []
+
+
+@pytest.mark.docker
+@beyond_loopback
+def test_docker_status_and_doctor_report_the_exposed_container(
+    docker_env: dict[str, str],
+) -> None:
+    one_off = {**docker_env, "MQTT_BIND_ADDRESS": "0.0.0.0", "MQTT_EXPOSE_ANONYMOUS": "true"}
+    up = inv("services.up", env=one_off, timeout=180)
+    assert up.returncode == 0, up.stderr
+    s = settings_from(docker_env)
+    assert connack(s, "127.0.0.2", s.mqtt_port) == "ok"
+    status = inv_here("services.status", "--json", env=docker_env)
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert "0.0.0.0" in doc["addresses"] and doc["warning"] and "0.0.0.0" in doc["warning"]
+    assert any("0.0.0.0" in d for d in doc["differs"]), doc["differs"]
+    doctor = inv_here("doctor", "--json", env=docker_env)
+    assert doctor.returncode == 1
+    rows = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert rows["running broker"]["status"] == "fail", rows["running broker"]
+    assert rows["running vs settings"]["status"] == "warn"

@@ -354,7 +354,7 @@ class NativeBackend(Backend):
             wanted: str | None = self._render()
         except (ConfigError, InfraError):
             wanted = None
-        sockets = procs.listening_sockets(proc)
+        sockets = procs.listening_sockets(proc) or None  # none seen: its config stands for them
         return broker_config.running_surface(str(self.conf), text, sockets, wanted)
 
     # --- lifecycle --------------------------------------------------------------------------

@@ -313,6 +313,31 @@ class DockerBackend(Backend):
             )
         return None
 
+    def running_surface(self) -> broker_config.RunningSurface | None:
+        """The running container's own mosquitto.conf (read inside it: the host's copy may be
+        newer) and the host sockets the engine publishes for it."""
+        container = self._recent_container()
+        if container is None or container.status != "running":
+            return None
+        inside = str(broker_setup.CONTAINER_CONFIG)
+        result = self.engine.run("exec", container.id, "cat", inside, check=False)
+        if result.returncode != 0:
+            return None
+        sockets = []
+        ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        for bindings in ports.values():
+            for b in bindings or ():
+                if str(b.get("HostPort", "")).isdigit():
+                    sockets.append((b.get("HostIp") or "0.0.0.0", int(b["HostPort"])))
+        s = self.settings
+        try:
+            wanted: str | None = broker_setup.render_config(s)
+        except InfraError:
+            wanted = None
+        where = f"{inside} in container {container.name}"
+        published = broker_config.published_sockets(s)
+        return broker_config.running_surface(where, result.stdout, sockets, wanted, published)
+
     # --- compose ----------------------------------------------------------------------------
 
     def compose_command(self) -> Compose:
