@@ -57,6 +57,7 @@ def test_status_and_doctor_report_the_exposed_broker_started_with_one_off_values
         assert rows["running vs settings"]["status"] == "warn"
         assert "0.0.0.0" in rows["running vs settings"]["detail"]
         assert rows["listener mqtt"]["detail"].startswith("the settings ask for")
+        assert "broker config" not in rows  # one row says it, naming what differs
 
         # the settings of the moment accepting exactly that broker: a warning, as at `up`
         accepted = json.loads(inv_here("doctor", "--json", env=one_off).stdout)
