@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,3 +40,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if where in item.nodeid:
                 item.add_marker(pytest.mark.skip(reason=f"under Wine: {reason}"))
                 break
+
+
+@pytest.fixture
+def docker_surface(engine: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The Docker backend with its own compose project and ports; removed afterwards."""
+    from ..docker_helpers import docker_env, remove_project
+
+    env = docker_env(tmp_path)
+    try:
+        yield env
+    finally:
+        remove_project(engine, env["COMPOSE_PROJECT_NAME"])  # containers, network, volumes

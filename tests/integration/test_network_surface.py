@@ -293,18 +293,6 @@ def test_status_and_dev_print_the_scheme(secure: dict[str, str]) -> None:
 # --- the Docker backend: the same surface, published by Compose ---------------------------------
 
 
-@pytest.fixture
-def docker_surface(engine: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The Docker backend with its own compose project and ports; removed afterwards."""
-    from ..docker_helpers import docker_env, remove_project
-
-    env = docker_env(tmp_path)
-    try:
-        yield env
-    finally:
-        remove_project(engine, env["COMPOSE_PROJECT_NAME"])  # containers, network, volumes
-
-
 def _docker_up(env: dict[str, str]) -> Settings:
     result = inv("services.up", env=env, timeout=180)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,6 @@ but not reached by a socket bound to 127.0.0.1).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,24 +108,12 @@ def test_a_failed_up_stops_the_broker_it_started_and_names_the_host_setting(
 # --- Docker ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def docker_env(engine: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The Docker backend with its own compose project and ports; removed afterwards."""
-    from ..docker_helpers import docker_env, remove_project
-
-    env = docker_env(tmp_path)
-    try:
-        yield env
-    finally:
-        remove_project(engine, env["COMPOSE_PROJECT_NAME"])
-
-
 @pytest.mark.docker
 @beyond_loopback
 def test_docker_every_interface_answers_on_both_stacks(
-    docker_env: dict[str, str], tmp_path: Path
+    docker_surface: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**prepare(docker_env, tmp_path), "MQTT_USE_TLS": "false", "MQTT_BIND_ADDRESS": "::"}
+    env = {**prepare(docker_surface, tmp_path), "MQTT_USE_TLS": "false", "MQTT_BIND_ADDRESS": "::"}
     up = inv("services.up", env=env, timeout=180)
     assert up.returncode == 0, up.stderr
     s = settings_from(env)
@@ -139,16 +126,16 @@ def test_docker_every_interface_answers_on_both_stacks(
 
 @pytest.mark.docker
 def test_docker_failed_restart_leaves_no_container_running(
-    docker_env: dict[str, str], engine: Any
+    docker_surface: dict[str, str], engine: Any
 ) -> None:
-    up = inv("services.up", env=docker_env, timeout=180)
+    up = inv("services.up", env=docker_surface, timeout=180)
     assert up.returncode == 0, up.stderr
     # the broker starts, but the clients look where it does not listen
-    elsewhere = {**docker_env, "MQTT_BROKER_HOST": "127.0.0.2"}
+    elsewhere = {**docker_surface, "MQTT_BROKER_HOST": "127.0.0.2"}
     restart = inv("services.restart", "--timeout", "3", env=elsewhere, timeout=180)
     assert restart.returncode == 1, restart.stderr
     assert "MQTT_BROKER_HOST=127.0.0.2" in restart.stderr and "was stopped" in restart.stderr
-    label = {"label": f"com.docker.compose.project={docker_env['COMPOSE_PROJECT_NAME']}"}
+    label = {"label": f"com.docker.compose.project={docker_surface['COMPOSE_PROJECT_NAME']}"}
     assert [c.name for c in engine.containers.list(filters=label)] == []
 
 
@@ -207,19 +194,19 @@ def test_tls_check_and_doctor_name_what_other_machines_must_use(
 @pytest.mark.docker
 @beyond_loopback
 def test_docker_status_and_doctor_report_the_exposed_container(
-    docker_env: dict[str, str],
+    docker_surface: dict[str, str],
 ) -> None:
-    one_off = {**docker_env, "MQTT_BIND_ADDRESS": "0.0.0.0", "MQTT_EXPOSE_ANONYMOUS": "true"}
+    one_off = {**docker_surface, "MQTT_BIND_ADDRESS": "0.0.0.0", "MQTT_EXPOSE_ANONYMOUS": "true"}
     up = inv("services.up", env=one_off, timeout=180)
     assert up.returncode == 0, up.stderr
-    s = settings_from(docker_env)
+    s = settings_from(docker_surface)
     assert connack(s, "127.0.0.2", s.mqtt_port) == "ok"
-    status = inv_here("services.status", "--json", env=docker_env)
+    status = inv_here("services.status", "--json", env=docker_surface)
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     assert "0.0.0.0" in doc["addresses"] and doc["warning"] and "0.0.0.0" in doc["warning"]
     assert any("0.0.0.0" in d for d in doc["differs"]), doc["differs"]
-    doctor = inv_here("doctor", "--json", env=docker_env)
+    doctor = inv_here("doctor", "--json", env=docker_surface)
     assert doctor.returncode == 1
     rows = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert rows["running broker"]["status"] == "fail", rows["running broker"]
