@@ -65,3 +65,25 @@ def test_no_deprecated_options_and_an_explicit_packet_limit(tmp_path: Path) -> N
     assert not [x for x in lines if x.startswith("per_listener_settings")]
     assert f"max_packet_size {broker_config.MAX_PACKET_BYTES}" in lines
     assert broker_config.MAX_PACKET_BYTES == 10 * 1024 * 1024
+
+
+def test_a_rendered_config_is_read_back_and_its_differences_named(tmp_path: Path) -> None:
+    """`parse_config` reads what `render` wrote: status and doctor compare the running broker's
+    own file with the one the settings would write now."""
+    paths = broker_config.BrokerPaths(data_dir=PurePosixPath("/data"))
+
+    def text(**values: str) -> str:
+        s = make_settings(tmp_path, **values)
+        return broker_config.render(
+            s, paths, port=s.mqtt_port, ws_port=s.ws_port, addresses=broker_config.bind_addresses(s)
+        )
+
+    loopback = text(MQTT_BROKER_PORT="21883", MQTT_WS_PORT="0")
+    parsed = broker_config.parse_config(loopback)
+    assert parsed.anonymous
+    assert {(x.port, x.address) for x in parsed.listeners} >= {(21883, "127.0.0.1")}
+    exposed = text(MQTT_BROKER_PORT="21883", MQTT_WS_PORT="0", MQTT_BIND_ADDRESS="0.0.0.0")
+    surface = broker_config.running_surface("c", exposed, None, loopback)
+    assert surface.exposed_anonymous and surface.exposed == ["0.0.0.0:21883"]
+    assert any("0.0.0.0:21883" in d and "127.0.0.1:21883" in d for d in surface.differences)
+    assert broker_config.running_surface("c", loopback, None, loopback).differences == ()
