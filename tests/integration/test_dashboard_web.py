@@ -16,7 +16,9 @@ from adeline_infra import services
 from adeline_infra.settings import Settings
 
 from .. import chromium
+from ..conftest import running_broker
 from ..helpers import Lines, interrupt, inv_background
+from . import secure_setup
 from .standin import StandInPipeline
 
 pytestmark = pytest.mark.integration
@@ -136,3 +138,33 @@ def test_page_draws_boxes_and_survives_a_broker_restart(
         tab.screenshot(artifacts(tmp_path) / "dashboard-web-after-restart.png")
     finally:
         browser.close()
+
+
+def test_page_against_a_password_and_tls_broker_keeps_credentials(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    secured = secure_setup.prepare(env, tmp_path)
+    password = secured["MQTT_PASSWORD"]
+    with running_broker(secured) as s, StandInPipeline(s) as pipeline:
+        proc = inv_background("monitor.dashboard", "--web", env=secured)
+        out, err = Lines(proc.stdout), Lines(proc.stderr)
+        try:
+            url = out.wait_for("dashboard: http://", 20).split()[1]
+            pipeline.publish_status("running")
+            pipeline.publish(s.topic_detections, frame(5, 0, [("person", 0.9, PERSON)]))
+            request = urllib.request.Request(url + "events")
+            seen = b""
+            with urllib.request.urlopen(request, timeout=10) as stream:
+                while b'"frame_id":5' not in seen:
+                    line = stream.readline()
+                    assert line, "the event stream ended"
+                    seen = line if line.startswith(b"data:") else seen
+            assert b'"status":"running"' in seen
+            assert b"mqtts://" not in seen  # not even the broker's address: the page has no use
+            for path in ("", "app.js", "events"):
+                body = get(url + path)[1] if path != "events" else seen
+                assert password.encode() not in body
+                assert secured["MQTT_USERNAME"].encode() not in body
+        finally:
+            interrupt(proc)
+            assert proc.wait(timeout=10) == 0, err.rest(5)

@@ -57,6 +57,21 @@ PINNED = {
     },
     ("auth.list-users", "--json"): {"file", "users"},
     ("doctor", "--json"): {"ok", "exit_code", "backend", "summary", "checks", "sources"},
+    ("monitor.dashboard", "--json", "--duration", "0.5"): {
+        "window_s",
+        "span_s",
+        "source",
+        "status",
+        "totals",
+        "rates",
+        "fps",
+        "latency",
+        "classes",
+        "sources",
+        "sources_count",
+        "broker",
+        "connected",
+    },
     ("tls.check", "--json"): {"tls_dir", "host", "ok", "certificates", "problems", "listeners"},
 }
 

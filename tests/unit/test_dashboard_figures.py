@@ -222,3 +222,9 @@ def test_huge_numbers_are_invalid_not_fatal() -> None:
     f.ingest(METRICS, json.dumps({"throughput_fps": 10**400}).encode(), 1.0)
     assert f.totals.invalid == 1
     assert f.snapshot(2.0)["fps"]["pipeline"] is None
+
+
+def test_the_fps_series_is_capped_for_a_long_window() -> None:
+    f = Figures(window=7 * 24 * 3600)
+    f.ingest(DETECTIONS, det(0), 1.0)
+    assert len(f.snapshot(100_000.0)["fps"]["series"]) == F.SERIES_SECONDS

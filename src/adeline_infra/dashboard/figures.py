@@ -33,6 +33,7 @@ OTHER = "(other)"
 MAX_CLASSES = 256  # distinct class names kept per bucket and in totals
 MAX_SOURCES = 64  # distinct sources kept
 LATENCY_SAMPLES = 2048  # per source and stage: p50/p95 over at most this many, within the window
+SERIES_SECONDS = 600  # the fps plot covers at most the last 10 minutes of the window
 LATEST_DETECTIONS = 100  # detections kept from the latest frame of each source (for the page)
 STAGES = (
     ("decode", "frame_decoding_latency_ms"),
@@ -278,7 +279,7 @@ class Figures:
                 row[2] += k
             for name, n in b.per_source.items():
                 sources[name] = sources.get(name, 0) + n
-        first = int(start) + 1
+        first = max(int(start) + 1, int(now) + 1 - SERIES_SECONDS)
         by_second = {b.second: b for b in buckets}
         series = [by_second[s].frames if s in by_second else 0 for s in range(first, int(now) + 1)]
         fps_series = [
