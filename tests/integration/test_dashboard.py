@@ -14,16 +14,10 @@ import pytest
 
 from adeline_infra.settings import Settings
 
-from ..helpers import ROOT, Lines, inv, inv_background, socket_dir
+from ..helpers import ROOT, Lines, assert_one_line_error, inv, inv_background, socket_dir
 from .standin import StandInPipeline
 
 pytestmark = pytest.mark.integration
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> None:
-    assert result.returncode == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1, result.stderr
 
 
 BOX = {"x": 320.0, "y": 240.0, "width": 100.0, "height": 50.0}
@@ -105,7 +99,7 @@ def test_json_matches_what_the_pipeline_published(
     assert classes["dog"]["mean_confidence"] == 0.7
     assert doc["sources"]["0"]["frames"] == 30 and doc["sources"]["1"]["frames"] == 10
     span = doc["span_s"]
-    assert doc["rates"]["frames_per_s"] == round(40 / span, 3)
+    assert doc["rates"]["frames_per_s"] == pytest.approx(40 / span, abs=0.01)
     latency = doc["latency"]["0"]
     assert latency["decode"] == {"last": 20.0, "p50": 10.0, "p95": 19.0, "n": 20}
     assert latency["inference"]["p95"] == 190.0
@@ -132,12 +126,12 @@ def test_source_filter_follows_one_camera(pipeline: StandInPipeline, env: dict[s
 
 def test_without_a_terminal_one_line_exit_2(env: dict[str, str]) -> None:
     result = inv("monitor.dashboard", env=env)
-    assert_one_line_error(result, 2)
+    assert_one_line_error(result, "terminal", code=2)
 
 
 def test_broker_down_is_one_line_exit_1(env: dict[str, str]) -> None:
     result = inv("monitor.dashboard", "--json", "--duration", "1", env=env)
-    assert_one_line_error(result, 1)
+    assert_one_line_error(result, "MQTT broker", code=1)
 
 
 # --- the terminal screen, in a real pseudo-terminal of 80×24 (tmux) -------------------------
