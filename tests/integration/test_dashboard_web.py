@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import os
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -168,3 +171,58 @@ def test_page_against_a_password_and_tls_broker_keeps_credentials(
         finally:
             interrupt(proc)
             assert proc.wait(timeout=10) == 0, err.rest(5)
+
+
+class FakeGo2rtc(http.server.BaseHTTPRequestHandler):
+    """go2rtc's API as the dashboard uses it: /api, /api/streams, /api/stream.mjpeg (Basic auth)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"cam:s3cret").decode():
+            self.send_error(401)
+            return
+        path = self.path.split("?")[0]
+        if path == "/api":
+            body, kind = b'{"version": "1.9.4"}', "application/json"
+        elif path == "/api/streams":
+            body, kind = b'{"front": {"producers": [{"url": "rtsp://x"}]}}', "application/json"
+        elif path == "/api/stream.mjpeg" and "src=front" in self.path:
+            body, kind = (
+                b"--frame\r\nContent-Type: image/jpeg\r\n\r\nJPEG",
+                "multipart/x-mixed-replace",
+            )
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_go2rtc_stream_is_relayed_without_its_credentials(
+    native_broker: Settings, env: dict[str, str]
+) -> None:
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeGo2rtc)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    api = f"http://cam:s3cret@127.0.0.1:{fake.server_address[1]}"
+    proc = inv_background("monitor.dashboard", "--web", env={**env, "GO2RTC_API_URL": api})
+    out, err = Lines(proc.stdout), Lines(proc.stderr)
+    try:
+        url = out.wait_for("dashboard: http://", 20).split()[1]
+        with urllib.request.urlopen(url + "events", timeout=10) as stream:
+            line = b""
+            while not line.startswith(b"data:"):
+                line = stream.readline()
+        assert json.loads(line[5:])["streams"] == ["front"]
+        assert b"s3cret" not in line and b"cam:" not in line
+        status, body = get(url + "video/front")
+        assert status == 200 and body.endswith(b"JPEG")
+        assert get(url + "video/other")[0] == 404
+    finally:
+        interrupt(proc)
+        assert proc.wait(timeout=10) == 0, err.rest(5)
+        fake.shutdown()
