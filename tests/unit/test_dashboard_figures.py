@@ -228,3 +228,10 @@ def test_the_fps_series_is_capped_for_a_long_window() -> None:
     f = Figures(window=7 * 24 * 3600)
     f.ingest(DETECTIONS, det(0), 1.0)
     assert len(f.snapshot(100_000.0)["fps"]["series"]) == F.SERIES_SECONDS
+
+
+def test_latency_samples_older_than_the_window_go_as_new_ones_come() -> None:
+    f = Figures(window=10)
+    for k in range(100):
+        f.ingest(METRICS, met(1, (0, 1, 1, 1)), float(k))
+    assert len(f.latency["0"]["e2e"]) == 11  # without any snapshot in between

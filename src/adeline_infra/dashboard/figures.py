@@ -250,7 +250,10 @@ class Figures:
                     if member in r and r[member] is not None:
                         bad = True
                     continue
-                stages[name].append((at, value))
+                samples = stages[name]
+                samples.append((at, value))
+                while samples[0][0] < at - self.window:  # bounded by the window, not only the cap
+                    samples.popleft()
                 last[name] = value
         if bad:
             t.invalid += 1
