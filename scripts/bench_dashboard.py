@@ -162,9 +162,13 @@ def sustained(s: Settings, env: dict[str, str], seconds: float, window: float) -
     )
     if mib:
         settled = mib[min(int(window) + 2, len(mib) - 1)]
+        quarters = ", ".join(
+            f"{mib[min(len(mib) - 1, len(mib) * q // 4)]:.1f} at {len(mib) * q // 4} s"
+            for q in (1, 2, 3)
+        )
         print(
-            f"memory (window {window:g} s): RSS {mib[0]:.1f} MiB at 1 s, {settled:.1f} MiB once "
-            f"the window is full, {mib[-1]:.1f} MiB at {len(mib)} s"
+            f"memory (window {window:g} s): RSS MiB {mib[0]:.1f} at 1 s, {settled:.1f} once "
+            f"the window is full, {quarters}, {mib[-1]:.1f} at {len(mib)} s (after the run)"
         )
     return got == sent
 
