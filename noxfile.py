@@ -115,7 +115,7 @@ def integration(session: nox.Session) -> None:
 WINE_TESTS = [
     "tests/integration/test_native_lifecycle.py",
     "tests/integration/test_doctor.py",
-    "tests/unit/test_console_encoding.py",
+    "tests/unit/test_console.py",
     "-m",
     "not docker",
     "-q",

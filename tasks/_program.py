@@ -16,7 +16,7 @@ What it depends on (invoke 2.x-3.x): `Program.run` calls `parse_tasks` after the
 loaded and inside its `except (..., Exit, ParseError)`; `Program.argv` holds the argument list
 being parsed (`normalize_argv`), also under an in-process `Program.run(argv)`; invoke prints an
 `Exit`'s message as one line. If a future invoke drops `parse_tasks`, the patch is skipped and
-usage errors exit 1 again (tests/unit/test_tasks_cli.py says so).
+usage errors exit 1 again (tests/unit/test_tasks.py says so).
 
 It is applied once, when the tasks package is imported (`inv` does that before parsing).
 """

@@ -29,9 +29,14 @@ import contextlib
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from adeline_infra import settings as settings_mod
+from adeline_infra.backends.base import Backend, BrokerState
+from adeline_infra.settings import Settings
 
 CONNECT, CONNACK_TYPE, SUBSCRIBE, SUBACK = 0x10, 0x20, 0x82, 0x90
 IO_TIMEOUT = 10.0  # a fake broker thread never blocks longer than this on one client
@@ -281,3 +286,71 @@ def server_tls_context(tls_dir: Path, *, require_client_cert: bool = False) -> s
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(str(tls_dir / "ca.crt"))
     return context
+
+
+# --- what tests point at a fake broker --------------------------------------------------
+
+
+def settings_for(tmp_path: Path, port: int, **environ: str) -> Settings:
+    env_file = tmp_path / "test.env"
+    env_file.write_text("", encoding="utf-8")
+    return settings_mod.load(
+        tmp_path,
+        environ={
+            "ADELINE_ENV_FILE": str(env_file),
+            "ADELINE_STATE_DIR": str(tmp_path / "state"),
+            "MQTT_BROKER_HOST": "127.0.0.1",
+            "MQTT_BROKER_PORT": str(port),
+            "MQTT_CONNECT_TIMEOUT": "2",
+            **environ,
+        },
+    )
+
+
+class ScriptedBackend(Backend):
+    """A backend whose broker is the fake one: start() does nothing, alive() is scripted."""
+
+    name = "scripted"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        running: bool = False,
+        alive: bool = True,
+        mismatch: str | None = None,
+        log: tuple[str, ...] = (),
+        managed: bool = True,
+        started_at: float | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.running, self._alive, self.mismatch, self.log = running, alive, mismatch, log
+        self.managed, self.started_at = managed, started_at
+        self.started = 0
+
+    def state(self) -> BrokerState:
+        return BrokerState(self.name, self.running, self.started_at, {"pid": 4242})
+
+    def version(self) -> str | None:
+        return "9.9.9-from-the-binary"
+
+    def start(self, *, extras: frozenset[str] = frozenset()) -> None:
+        self.started += 1
+
+    def stop(self) -> bool:
+        return False
+
+    def alive(self) -> bool:
+        return self._alive
+
+    def log_tail(self, lines: int) -> list[str]:
+        return list(self.log)[-lines:]
+
+    def follow_logs(self, tail: int) -> Iterator[str]:
+        yield from self.log_tail(tail)
+
+    def clean(self) -> list[str]:
+        return []
+
+    def config_mismatch(self) -> str | None:
+        return self.mismatch

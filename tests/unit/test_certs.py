@@ -188,9 +188,6 @@ def test_host_matches() -> None:
     assert not certs.host_matches(sans, "127.0.0.1")
 
 
-# --- Python 3.13's strict verification, against a tiny TLS server ----------------------------
-
-
 @pytest.fixture
 def tls_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[int, Path]]:
     certs.make_tls_dir(tmp_path, key_type=request.param)
@@ -244,9 +241,6 @@ def test_python_313_refuses_a_host_not_in_the_san(tls_server: tuple[int, Path]) 
     assert "CERTIFICATE_VERIFY_FAILED" in result.stderr
 
 
-# --- the script -------------------------------------------------------------------------------
-
-
 def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
@@ -289,3 +283,18 @@ def test_validity_dates_can_be_chosen_for_tests_of_expiry() -> None:
     for issued in (ca, server, client):
         assert issued.cert.not_valid_before_utc == start
         assert issued.cert.not_valid_after_utc == end  # never past the CA's end
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling symlink", "under a file"])
+def test_a_certificate_folder_that_is_not_one_is_a_config_error(tmp_path: Path, kind: str) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("x", encoding="utf-8")
+    out = {"file": a_file, "under a file": a_file / "tls", "dangling symlink": tmp_path / "l"}[kind]
+    if kind == "dangling symlink":
+        try:
+            out.symlink_to(tmp_path / "nothing")
+        except OSError:
+            pytest.skip("no permission to create symlinks")
+    with pytest.raises(ConfigError, match="certificates") as caught:
+        certs.make_tls_dir(out)
+    assert "\n" not in str(caught.value)

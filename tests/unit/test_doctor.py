@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import socket
@@ -10,12 +11,21 @@ from typing import Any
 
 import pytest
 
-from adeline_infra import addresses, certs, doctor, passwd, procs, views
+from adeline_infra import (
+    addresses,
+    certs,
+    doctor,
+    passwd,
+    procs,
+    settings,
+    views,
+)
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends.base import BrokerState
 from adeline_infra.backends.native import NativeBackend
 
 from ..helpers import ROOT, base_env, free_port, make_settings
+from .test_broker_config import make
 
 NOW = dt.datetime(2030, 6, 1, tzinfo=dt.timezone.utc)
 
@@ -26,9 +36,6 @@ def env_with_file(tmp_path: Path, text: str) -> dict[str, str]:
         env.pop(name)
     Path(env["ADELINE_ENV_FILE"]).write_text(text, encoding="utf-8")
     return env
-
-
-# --- settings -----------------------------------------------------------------------------
 
 
 def test_every_bad_value_is_a_failing_row_naming_its_variable(tmp_path: Path) -> None:
@@ -96,9 +103,6 @@ def test_missing_env_file_is_a_warning(tmp_path: Path) -> None:
     assert row.status == doctor.WARN and "inv dev" in row.fix
 
 
-# --- certificates -------------------------------------------------------------------------
-
-
 def make_cert(
     path: Path,
     *,
@@ -159,9 +163,6 @@ def test_certificates_skipped_without_tls_and_checked_with_it(tmp_path: Path) ->
     assert "client certificate" not in rows  # neither required nor present
 
 
-# --- password file ------------------------------------------------------------------------
-
-
 def test_password_file(tmp_path: Path) -> None:
     assert doctor.check_password_file(make_settings(tmp_path)).status == doctor.SKIP
     path = tmp_path / "passwd"
@@ -191,9 +192,6 @@ def test_password_file(tmp_path: Path) -> None:
         path.chmod(0o644)
         loose = doctor.check_password_file(s)
         assert loose.status == doctor.WARN and "644" in loose.detail and "chmod 600" in loose.fix
-
-
-# --- ports, binary, go2rtc ----------------------------------------------------------------
 
 
 def test_ports_free_ours_or_someone_elses(tmp_path: Path) -> None:
@@ -263,3 +261,95 @@ def test_render_escapes_markup(capsys: Any) -> None:
 def test_loopback(host: str) -> None:
     assert addresses.is_loopback(host)
     assert not addresses.is_loopback("broker.lan")
+
+
+def _settings(tmp_path: Path, path: Path, user: str = "alice") -> settings_mod.Settings:
+    return make_settings(
+        tmp_path,
+        MQTT_ALLOW_ANONYMOUS="false",
+        MOSQUITTO_PASSWD_FILE=str(path),
+        MQTT_USERNAME=user,
+        MQTT_PASSWORD="pw",
+    )
+
+
+PW = passwd.hash_password("pw", iterations=1000).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"  alice:PW\n",  # a user line with a leading blank
+        b"# caf\xe9 (latin-1 in a comment)\nalice:PW\n",  # a non-UTF-8 byte
+        b"alice:PW\r\n",  # Windows line endings
+    ],
+)
+def test_files_the_library_accepts_pass(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "passwd"
+    path.write_bytes(content.replace(b"PW", PW))
+    path.chmod(0o600)
+    assert "alice" in passwd.PasswordFile.load(path).users()  # what auth.* and the broker see
+    row = doctor.check_password_file(_settings(tmp_path, path))
+    assert row.status == doctor.OK, row
+
+
+def test_a_folder_or_unreadable_file_is_a_failing_row(tmp_path: Path) -> None:
+    folder = tmp_path / "passwd"
+    folder.mkdir()
+    row = doctor.check_password_file(_settings(tmp_path, folder))
+    assert row.status == doctor.FAIL and "\n" not in row.detail
+    if os.name == "posix" and os.geteuid() != 0:
+        path = tmp_path / "locked"
+        path.write_text("alice:x\n", encoding="utf-8")
+        path.chmod(0)
+        assert doctor.check_password_file(_settings(tmp_path, path)).status == doctor.FAIL
+
+
+def test_doctor_listener_rows(tmp_path: Path) -> None:
+    rows = {c.name: c for c in doctor.check_listeners(make(tmp_path))}
+    assert rows["listener mqtt"].status == doctor.OK
+    assert rows["listener websockets"].detail.startswith("ws://127.0.0.1")
+    plain = dataclasses.replace(make(tmp_path), bind_address="0.0.0.0", allow_anonymous=False)
+    rows = {c.name: c for c in doctor.check_listeners(plain)}
+    assert (
+        rows["listener mqtt"].status == doctor.FAIL and "plaintext" in rows["listener mqtt"].detail
+    )
+    anon = dataclasses.replace(make(tmp_path), bind_address="0.0.0.0")
+    rows = {c.name: c for c in doctor.check_listeners(anon)}
+    assert rows["listener mqtt"].status == doctor.FAIL
+    off = {c.name: c for c in doctor.check_listeners(make(tmp_path, MQTT_WS_PORT="0"))}
+    assert off["listener websockets"].status == doctor.SKIP
+
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="FIFOs and the execute bit are POSIX")
+
+
+@posix_only
+def test_doctor_fails_a_mosquitto_bin_without_the_execute_bit(tmp_path: Path) -> None:
+    binary = tmp_path / "mosquitto"
+    binary.write_text("#!/bin/sh\n", encoding="utf-8")
+    binary.chmod(0o644)
+    s = settings_mod.load(ROOT, environ=base_env(tmp_path, MOSQUITTO_BIN=str(binary)))
+    row = doctor.check_mosquitto(s, needed=True)
+    assert row.status == doctor.FAIL
+    assert "not executable" in row.detail
+
+
+def test_doctor_says_what_protects_secrets_on_windows(tmp_path: Path) -> None:
+    from adeline_infra import doctor
+
+    home = tmp_path / "Users" / "me"
+    checkout = home / "src" / "adeline"
+    checkout.mkdir(parents=True)
+    s = settings.load(checkout, environ={"ADELINE_ENV_FILE": str(checkout / ".env")})
+    assert doctor.check_secrets_acl(s, windows=False, home=home) is None  # POSIX: modes say it
+    inside = doctor.check_secrets_acl(s, windows=True, home=home)
+    assert inside is not None and inside.status == doctor.OK
+    assert "no mode 0600" in inside.detail
+    shared = tmp_path / "src" / "adeline"  # C:\src\adeline: readable by every local user
+    shared.mkdir(parents=True)
+    s = settings.load(shared, environ={"ADELINE_ENV_FILE": str(shared / ".env")})
+    outside = doctor.check_secrets_acl(s, windows=True, home=home)
+    assert outside is not None and outside.status == doctor.WARN
+    assert "MQTT_TLS_DIR" in outside.detail and str(home) in outside.fix
+    assert "\n" not in outside.detail + outside.fix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import stat
@@ -14,19 +15,22 @@ import pytest
 
 from adeline_infra import passwd
 from adeline_infra.errors import ConfigError, InfraError
+from adeline_infra.passwd import PasswordFile
 
-from ..helpers import ROOT, assert_one_line_error
+from ..helpers import ROOT, assert_one_line_error, base_env, inv_here
 
-# Written by the real `mosquitto_passwd` 2.0.11 for alice / "secret1".
 MOSQUITTO_LINE = (
     "alice:$7$101$1xKdns+8geq5Zrp2$uUg/dAg2QkoNqzjJYFee7jQHNj0v0onubBduzN3zz3ZA8gyYTSOlSXIhU"
     "jMBTF/sMLGL7MJgkvJ90HFz4RPKtA=="
 )
-# A legacy mosquitto 1.x line for dave / "legacy": $6$ base64(salt) $ base64(sha512(pw + salt)).
+
+
 LEGACY_LINE = (
     "dave:$6$MDEyMzQ1Njc4OWFi$o+kR64O3R9PIRAxj/pouFubH2DpGd/QHCgnAHw+gTru54VOqAOzQtUlYQ3pg"
     "NcUzyhfoF5eZLv3spn06FR8NnA=="
 )
+
+
 SCRIPT = ROOT / "scripts" / "gen_passwd.py"
 
 
@@ -179,9 +183,6 @@ def test_piped_password_is_read_as_utf8_whatever_the_locale_code_page() -> None:
         passwd.read_password(from_stdin=True, stdin=cmd_exe)
 
 
-# --- the script, as a user runs it: no invoke, no installed package (-S: no site-packages) ----
-
-
 def run_script(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-S", str(SCRIPT), *args],
@@ -311,3 +312,93 @@ def test_script_asks_twice_on_the_terminal_without_echo(tmp_path: Path) -> None:
     code, out = _run_on_a_terminal([str(path), "alice"], [b"one\n", b"two\n"])
     assert code == 2 and "do not match" in out
     assert passwd.verify_password(passwd.PasswordFile.load(path).hash_of("alice") or "", "hunter2")
+
+
+HASH = passwd.hash_password("pw", salt=b"0123456789ab")
+
+
+def env_for(tmp_path: Path, passwd_file: Path) -> dict[str, str]:
+    return base_env(tmp_path, MOSQUITTO_PASSWD_FILE=str(passwd_file))
+
+
+@pytest.mark.parametrize("odd", ["\u2028", "\u2029", "\x85", "\r", "\x0b", "\x0c", "\x1c", "\x1e"])
+def test_lines_end_only_at_newline_as_mosquitto_reads_them(tmp_path: Path, odd: str) -> None:
+    path = tmp_path / "passwd"
+    path.write_bytes(f"ls{odd}ep:{HASH}\nbob:{HASH}\n".encode())
+    pw = passwd.PasswordFile.load(path)
+    assert pw.users() == [f"ls{odd}ep", "bob"]  # str.splitlines saw three lines and user "ep"
+    assert pw.hash_of("bob") == HASH
+    pw.save()
+    assert path.read_bytes() == f"ls{odd}ep:{HASH}\nbob:{HASH}\n".encode()  # byte for byte
+
+
+def test_names_are_trimmed_of_c_blanks_only(tmp_path: Path) -> None:
+    # mosquitto trims isspace() (space, \t, \n, \v, \f, \r); U+00A0 is part of the name
+    path = tmp_path / "passwd"
+    path.write_text(f" \talice \r:{HASH}\n\u00a0bob:{HASH}\n:carol:{HASH}\ndave:\n", "utf-8")
+    assert passwd.PasswordFile.load(path).users() == ["alice", "\u00a0bob", "carol"]
+
+
+def test_list_users_shows_an_odd_name_escaped_and_remove_takes_it(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    path.write_bytes(f"evil\u202egpj:{HASH}\nls\u2028ep:{HASH}\nbob:{HASH}\n".encode())
+    env = env_for(tmp_path, path)
+    listed = inv_here("auth.list-users", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "\u202e" not in listed.stdout and "\u2028" not in listed.stdout
+    assert "evil\\u202egpj" in listed.stdout and "ls\\u2028ep" in listed.stdout
+    users = json.loads(inv_here("auth.list-users", "--json", env=env).stdout)["users"]
+    assert [u["user"] for u in users] == ["evil\u202egpj", "ls\u2028ep", "bob"]
+    removed = inv_here("auth.remove-user", "ls\u2028ep", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert "\u2028" not in removed.stdout
+    assert passwd.PasswordFile.load(path).users() == ["evil\u202egpj", "bob"]
+    # a name that can never be in the file, or one add-user refuses, is a usage error (exit 2)
+    for name in ("a:b", "x\u202ey"):
+        assert_one_line_error(inv_here("auth.remove-user", name, env=env), code=2)
+
+
+@pytest.mark.parametrize("user", ["ls\u2028ep", "evil\u202egpj", "cr\rx", "ff\x0cx", "gs\x1dx"])
+def test_add_user_refuses_names_with_line_breaks_or_controls(tmp_path: Path, user: str) -> None:
+    env = env_for(tmp_path, tmp_path / "passwd")
+    result = inv_here("auth.add-user", user, "--password-stdin", env=env, input="pw\n")
+    assert_one_line_error(result, code=2)
+    assert not (tmp_path / "passwd").exists()
+
+
+def test_password_stdin_refuses_an_escape(tmp_path: Path) -> None:
+    env = env_for(tmp_path, tmp_path / "passwd")
+    result = inv_here("auth.add-user", "bob", "--password-stdin", env=env, input="p\x1b[2Jw\n")
+    assert_one_line_error(result, code=2)
+    assert "\x1b" not in result.stderr
+    assert not (tmp_path / "passwd").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need a privilege on Windows")
+def test_a_symlinked_password_file_is_edited_through_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real" / "passwd"
+    target.parent.mkdir()
+    target.write_text(f"alice:{HASH}\n", "utf-8")
+    link = tmp_path / "secrets" / "passwd"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    env = env_for(tmp_path, link)
+    added = inv_here("auth.add-user", "bob", "--password-stdin", env=env, input="pw\n")
+    assert added.returncode == 0, added.stderr
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert passwd.PasswordFile.load(target).users() == ["alice", "bob"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600)
+    assert inv_here("auth.remove-user", "alice", env=env).returncode == 0
+    assert link.is_symlink() and passwd.PasswordFile.load(target).users() == ["bob"]
+    assert not [p for p in os.listdir(link.parent) if p != "passwd" and not p.endswith(".lock")]
+
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="FIFOs and the execute bit are POSIX")
+
+
+@posix_only
+def test_a_password_file_that_is_a_fifo_is_refused_not_read_forever(tmp_path: Path) -> None:
+    fifo = tmp_path / "passwd"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        PasswordFile.load(fifo)

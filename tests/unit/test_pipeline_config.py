@@ -1,20 +1,11 @@
-"""The pipeline's config.yaml as a settings source, and what depends on it (pure logic)."""
-
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
 from adeline_infra import (
-    commands,
-    control,
-    devenv,
-    doctor,
-    monitor,
-    pipeline,
     pipeline_config,
     settings,
 )
@@ -47,15 +38,10 @@ def load(tmp: Path, text: str | None = GOOD, env_file: str = "", **environ: str)
     return settings.load(tmp, flags, environ={**base, **environ})  # type: ignore[arg-type]
 
 
-def test_values_and_sources_come_from_the_file(tmp_path: Path) -> None:
-    s = load(tmp_path)
-    assert (s.mqtt_host, s.mqtt_port) == ("127.0.0.1", 18830)
-    assert (s.topic_commands, s.topic_status) == ("a/cmd", "a/status")
-    assert (s.topic_detections, s.topic_metrics) == ("a/det", "a/metrics")
-    assert s.sources["MQTT_BROKER_PORT"] == "config.yaml line 5"
-    assert s.sources["TOPIC_METRICS"] == "config.yaml line 10"
-    assert s.sources["MQTT_WS_PORT"] == "the default"
-    assert pipeline.disagreements(s) == []
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
 def test_precedence_defaults_config_env_file_environment_flags(tmp_path: Path) -> None:
@@ -72,32 +58,6 @@ def test_precedence_defaults_config_env_file_environment_flags(tmp_path: Path) -
         flags={"MQTT_BROKER_PORT": 18833},  # type: ignore[arg-type]
     )
     assert (s.mqtt_port, s.sources["MQTT_BROKER_PORT"]) == (18833, "a task option")
-
-
-def test_disagreement_names_both_sources(tmp_path: Path) -> None:
-    s = load(tmp_path, env_file="TOPIC_STATUS=b/status\n")
-    (found,) = pipeline.disagreements(s)
-    assert found.var == "TOPIC_STATUS"
-    assert "'b/status' (from test.env)" in found.line()
-    assert "'a/status' (from config.yaml line 8)" in found.line()
-    rows = doctor.check_pipeline_config(s)
-    assert [(r.name, r.status) for r in rows] == [("pipeline TOPIC_STATUS", "fail")]
-    assert any("TOPIC_STATUS" in line for line in devenv.pipeline_disagreements(s))
-    with pytest.raises(ConfigError, match="TOPIC_STATUS"):
-        pipeline.check_agreement(s)
-
-
-def test_a_key_the_file_leaves_out_is_the_pipelines_default(tmp_path: Path) -> None:
-    s = load(tmp_path, "mqtt:\n  broker:\n    host: localhost\n", TOPIC_DETECTIONS="x/det")
-    (found,) = pipeline.disagreements(s)
-    assert found.var == "TOPIC_DETECTIONS" and "does not set it" in found.pipeline_source
-
-
-def test_localhost_and_127_0_0_1_are_the_same_broker(tmp_path: Path) -> None:
-    s = load(tmp_path, MQTT_BROKER_HOST="localhost")
-    assert pipeline.disagreements(s) == []
-    s = load(tmp_path, MQTT_BROKER_HOST="127.0.0.2")
-    assert [d.var for d in pipeline.disagreements(s)] == ["MQTT_BROKER_HOST"]
 
 
 @pytest.mark.parametrize(
@@ -183,91 +143,6 @@ def test_shipped_example_is_the_default_schema(tmp_path: Path) -> None:
         attr = settings.BY_NAME[var].attr
         assert getattr(s, attr) == getattr(defaults, attr), var
         assert "config.yaml line" in s.sources[var]
-
-
-def test_pipeline_working_dir_is_where_it_finds_its_config(tmp_path: Path) -> None:
-    nested = tmp_path / "adeline" / "config" / "adeline" / "config.yaml"
-    nested.parent.mkdir(parents=True)
-    nested.write_text(GOOD)
-    s = load(tmp_path, None, PIPELINE_CONFIG=str(nested))
-    assert pipeline.working_dir(s) == tmp_path / "adeline"
-    assert pipeline.working_dir(load(tmp_path)) == tmp_path  # not in config/adeline/
-
-
-def test_pipeline_gets_credentials_in_its_environment_not_argv(tmp_path: Path) -> None:
-    s = load(tmp_path, MQTT_USERNAME="u", MQTT_PASSWORD="p4ss")
-    env = pipeline.environment(s, base={"MQTT_PASSWORD": "stale"})
-    assert (env["MQTT_USERNAME"], env["MQTT_PASSWORD"]) == ("u", "p4ss")
-    assert (env["MQTT_BROKER_PORT"], env["TOPIC_STATUS"]) == ("18830", "a/status")
-    assert "p4ss" not in " ".join(pipeline.command(s))
-    none = pipeline.environment(load(tmp_path), base={"MQTT_PASSWORD": "stale"})
-    assert none["MQTT_PASSWORD"] == ""
-
-
-def test_wait_answers() -> None:
-    s = settings.load(Path("/nonexistent-root"), environ={"PIPELINE_CONFIG": ""})
-    assert control.answer_topic(s, "pause") == s.topic_status
-    assert control.answer_topic(s, "health") == s.topic_status
-    assert control.answer_topic(s, "metrics") == s.topic_metrics
-    for name in (*commands.OPTIONAL_COMMANDS, "whatever"):
-        with pytest.raises(ConfigError, match="cannot wait") as caught:
-            control.answer_topic(s, name)
-        assert caught.value.exit_code == 2
-
-
-def test_wait_for_an_unknown_answer_is_refused_before_connecting() -> None:
-    # the port has nothing listening: reaching the broker would be a BrokerUnavailable
-    s = settings.load(
-        Path("/nonexistent-root"),
-        environ={"PIPELINE_CONFIG": "", "MQTT_BROKER_HOST": "127.0.0.1", "MQTT_BROKER_PORT": "9"},
-    )
-    with pytest.raises(ConfigError, match="cannot wait for 'toggle_crop'"):
-        control.send(s, "toggle_crop", wait=True)
-
-
-def test_structured_status_is_fields() -> None:
-    payload = json.dumps(
-        {"healthy": False, "timestamp": "2026-01-01T00:00:00", "checks": {"mqtt": "ok"}}
-    ).encode()
-    info = monitor.pipeline_info(payload)
-    assert info.status is None and info.problem is None
-    assert info.fields == {"healthy": False, "checks": {"mqtt": "ok"}}
-    assert monitor.flat_fields(info.fields) == [("healthy", "false"), ("checks.mqtt", "ok")]
-    line = monitor.status_line(info)
-    assert "healthy=false" in line and "checks.mqtt=ok" in line
-    nested = monitor.pipeline_info(b'{"status": {"ok": true}}')
-    assert nested.fields == {"ok": True} and nested.problem is None
-    plain = monitor.pipeline_info(b'{"status": "running", "client_id": "x"}')
-    assert plain.fields is None
-    evil = monitor.pipeline_info(b'{"status": "a\\nb", "note": "[bold]x\\r"}')
-    assert "\n" not in monitor.status_line(evil) and "\r" not in monitor.status_line(evil)
-
-
-def test_external_is_chosen_only_when_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from adeline_infra import backends
-    from adeline_infra.backends import docker as docker_backend
-    from adeline_infra.backends.external import ExternalBackend
-    from adeline_infra.backends.native import NativeBackend
-
-    s = load(tmp_path, None, BROKER_BACKEND="external")
-    backend, reason = backends.resolve(s)
-    assert isinstance(backend, ExternalBackend) and not backend.managed
-    with pytest.raises(ConfigError, match="not run by this project"):
-        backend.stop()
-    with pytest.raises(ConfigError, match="not run by this project"):
-        backend.clean()
-    monkeypatch.setattr(NativeBackend, "state", lambda self: backend.state().__class__("n", False))
-    monkeypatch.setattr(docker_backend, "engine_answers", lambda: False)
-    auto, _ = backends.resolve(load(tmp_path, None, BROKER_BACKEND="auto"))
-    assert auto.name == "native"
-
-
-BOMB = "".join(
-    f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
-    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
-)
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,21 @@
-"""The readiness branches of mqtt.probe / wait_ready / session and services.up, in milliseconds.
+"""Retained messages the broker sends after the SUBACK (EMQX's retainer, a networked store).
 
-A scripted fake broker (tests/fake_broker.py) answers CONNECT as each test needs: CONNACK with
-any reason code, no CONNACK, a closed connection, a TLS listener with a CA the client does not
-trust or that wants a client certificate. A real mosquitto covers the rest (tests/integration).
-"""
+MQTT does not order a subscription's retained messages relative to its SUBACK. The fake broker's
+`retained_delay` sends them 50 ms after it: every reader of "what is retained now" must still see
+them (`mqtt.RetainedReader`, the one implementation)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from adeline_infra import certs, mqtt, services
-from adeline_infra import settings as settings_mod
-from adeline_infra.backends.base import Backend, BrokerState
+from adeline_infra import certs, control, monitor, mqtt, services
 from adeline_infra.errors import BrokerUnavailable, InfraError
 from adeline_infra.settings import Settings
 
@@ -27,27 +25,88 @@ from ..fake_broker import (
     SILENT,
     V311_ONLY,
     FakeBroker,
+    ScriptedBackend,
     connack,
     server_tls_context,
+    settings_for,
 )
 
+LATE = 0.05
+
+
+STATUS_TOPIC = "inference/control/status"
+
+
+RUNNING = json.dumps({"status": "running", "timestamp": "2026-01-01T00:00:00", "client_id": "x"})
+
+
+def late_broker(**retained: bytes) -> FakeBroker:
+    return FakeBroker(retained=retained or {STATUS_TOPIC: RUNNING.encode()}, retained_delay=LATE)
+
+
+def test_retained_sees_messages_sent_after_the_suback(tmp_path: Path) -> None:
+    with late_broker(**{"a/b": b"1"}) as broker:
+        values = mqtt.retained(settings_for(tmp_path, broker.port), ["a/b"])
+    assert values == {"a/b": b"1"}
+
+
+def test_the_witness_is_not_among_the_messages_asked_for(tmp_path: Path) -> None:
+    with FakeBroker(retained={"a": b"1", mqtt.WITNESS: b"mosquitto version 2.0.99"}) as broker:
+        values = mqtt.retained(settings_for(tmp_path, broker.port), ["a"])
+    assert values == {"a": b"1"}
+
+
+def test_monitor_status_sees_a_late_retained_status(tmp_path: Path) -> None:
+    with late_broker() as broker:
+        snap = monitor.snapshot(settings_for(tmp_path, broker.port))
+    assert snap.pipeline.status == "running"
+    assert snap.pipeline.problem is None
+
+
+def test_services_status_reads_a_late_sys_version(tmp_path: Path) -> None:
+    with late_broker(**{"$SYS/broker/version": b"mosquitto version 2.0.99"}) as broker:
+        s = settings_for(tmp_path, broker.port)
+        info = services.status(s, backend=ScriptedBackend(s, running=True))
+    assert info.exit_code == 0 and info.version == "2.0.99"
+
+
+def test_follow_starts_with_a_late_retained_status(tmp_path: Path) -> None:
+    lines: list[str] = []
+    notes: list[str] = []
+
+    def emit(line: str) -> None:
+        lines.append(line)
+        raise KeyboardInterrupt  # one line is all this test needs: stop following
+
+    with late_broker() as broker:
+        monitor.follow(settings_for(tmp_path, broker.port), emit=emit, note=notes.append)
+    assert "running" in lines[0]
+    assert not any("no status published" in n for n in notes), notes
+
+
+def test_watch_first_view_has_the_late_retained_status(tmp_path: Path) -> None:
+    with late_broker() as broker:
+        watcher = monitor.Watcher(settings_for(tmp_path, broker.port))
+        seen: list[Any] = []
+
+        def render() -> None:
+            seen.append(watcher.snapshot())
+            raise KeyboardInterrupt
+
+        watcher.run(render, interval=0.1)
+    assert seen[0].pipeline.status == "running"
+
+
+def test_control_wait_sends_the_command_after_the_late_retained_status(tmp_path: Path) -> None:
+    with late_broker() as broker:
+        s = settings_for(tmp_path, broker.port)
+        with pytest.raises(Exception, match="published no status"):  # nobody answers here
+            control.send(s, "pause", wait=True, timeout=0.2)
+    retained_at = broker.events.index(("retained", STATUS_TOPIC))
+    assert broker.events.index(("publish", s.topic_commands)) > retained_at, broker.events
+
+
 NOT_AUTHORIZED, BAD_CREDENTIALS, SERVER_UNAVAILABLE = 0x87, 0x86, 0x88
-
-
-def settings_for(tmp_path: Path, port: int, **environ: str) -> Settings:
-    env_file = tmp_path / "test.env"
-    env_file.write_text("", encoding="utf-8")
-    return settings_mod.load(
-        tmp_path,
-        environ={
-            "ADELINE_ENV_FILE": str(env_file),
-            "ADELINE_STATE_DIR": str(tmp_path / "state"),
-            "MQTT_BROKER_HOST": "127.0.0.1",
-            "MQTT_BROKER_PORT": str(port),
-            "MQTT_CONNECT_TIMEOUT": "2",
-            **environ,
-        },
-    )
 
 
 @pytest.fixture
@@ -73,7 +132,8 @@ def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# --- mqtt.probe -------------------------------------------------------------------------------
+def tls_settings(tmp_path: Path, port: int, tls: Path, **environ: str) -> Settings:
+    return settings_for(tmp_path, port, MQTT_USE_TLS="true", MQTT_TLS_DIR=str(tls), **environ)
 
 
 def test_probe_succeeds_only_on_a_successful_connack(tmp_path: Path) -> None:
@@ -131,13 +191,6 @@ def test_probe_error_is_one_line_naming_the_endpoint(tmp_path: Path, closed_port
     assert isinstance(err, BrokerUnavailable) and err.exit_code == 1
     assert str(err).startswith(f"MQTT broker at 127.0.0.1:{closed_port} ")
     assert "\n" not in str(err)
-
-
-# --- TLS --------------------------------------------------------------------------------------
-
-
-def tls_settings(tmp_path: Path, port: int, tls: Path, **environ: str) -> Settings:
-    return settings_for(tmp_path, port, MQTT_USE_TLS="true", MQTT_TLS_DIR=str(tls), **environ)
 
 
 def test_probe_over_tls_answers(tmp_path: Path, tls_dir: Path) -> None:
@@ -214,9 +267,6 @@ def test_required_client_cert_missing_is_a_configuration_error(
     assert err.value.exit_code == 2 and "inv tls.client nobody" in str(err.value)
 
 
-# --- mqtt.wait_ready --------------------------------------------------------------------------
-
-
 def test_wait_ready_retries_until_connack(tmp_path: Path) -> None:
     with FakeBroker(CLOSE, CLOSE, CLOSE, then=CONNACK) as broker:
         result = mqtt.wait_ready(settings_for(tmp_path, broker.port), timeout=10)
@@ -257,9 +307,6 @@ def test_wait_ready_with_no_time_left_does_not_probe(tmp_path: Path) -> None:
     assert not result.ok and broker.connections == 0
 
 
-# --- mqtt.session -----------------------------------------------------------------------------
-
-
 def test_session_when_nothing_listens(tmp_path: Path, closed_port: int) -> None:
     s = settings_for(tmp_path, closed_port)
     with pytest.raises(BrokerUnavailable, match="inv services.up"), mqtt.session(s, "test"):
@@ -292,187 +339,6 @@ def test_session_connected_runs_on_connect(tmp_path: Path) -> None:
     assert len(seen) == 1
 
 
-# --- services.up ------------------------------------------------------------------------------
-
-
-class ScriptedBackend(Backend):
-    """A backend whose broker is the fake one: start() does nothing, alive() is scripted."""
-
-    name = "scripted"
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        running: bool = False,
-        alive: bool = True,
-        mismatch: str | None = None,
-        log: tuple[str, ...] = (),
-        managed: bool = True,
-        started_at: float | None = None,
-    ) -> None:
-        super().__init__(settings)
-        self.running, self._alive, self.mismatch, self.log = running, alive, mismatch, log
-        self.managed, self.started_at = managed, started_at
-        self.started = 0
-
-    def state(self) -> BrokerState:
-        return BrokerState(self.name, self.running, self.started_at, {"pid": 4242})
-
-    def version(self) -> str | None:
-        return "9.9.9-from-the-binary"
-
-    def start(self, *, extras: frozenset[str] = frozenset()) -> None:
-        self.started += 1
-
-    def stop(self) -> bool:
-        return False
-
-    def alive(self) -> bool:
-        return self._alive
-
-    def log_tail(self, lines: int) -> list[str]:
-        return list(self.log)[-lines:]
-
-    def follow_logs(self, tail: int) -> Iterator[str]:
-        yield from self.log_tail(tail)
-
-    def clean(self) -> list[str]:
-        return []
-
-    def config_mismatch(self) -> str | None:
-        return self.mismatch
-
-
-def test_up_ready_after_connack(tmp_path: Path) -> None:
-    with FakeBroker(CLOSE, then=CONNACK) as broker:
-        backend = ScriptedBackend(settings_for(tmp_path, broker.port))
-        result = services.up(backend.settings, timeout=10, backend=backend)
-    assert result.backend == "scripted" and result.already_running is False
-    assert backend.started == 1 and broker.connections == 2
-
-
-def test_up_already_running_with_other_settings_asks_for_a_restart(tmp_path: Path) -> None:
-    with FakeBroker(CONNACK) as broker:
-        backend = ScriptedBackend(
-            settings_for(tmp_path, broker.port),
-            running=True,
-            mismatch="it runs with other settings: `inv services.restart`",
-        )
-        with pytest.raises(InfraError, match="services.restart"):
-            services.up(backend.settings, timeout=10, backend=backend)
-    assert backend.started == 0 and broker.connections == 0
-
-
-def test_up_already_running_and_matching(tmp_path: Path) -> None:
-    with FakeBroker(CONNACK) as broker:
-        backend = ScriptedBackend(settings_for(tmp_path, broker.port), running=True)
-        assert services.up(backend.settings, timeout=10, backend=backend).already_running
-
-
-def test_up_refused_credentials_is_the_probe_error(tmp_path: Path) -> None:
-    with FakeBroker(connack(BAD_CREDENTIALS)) as broker:
-        s = settings_for(tmp_path, broker.port, MQTT_USERNAME="erin", MQTT_PASSWORD="pw-7")
-        with pytest.raises(BrokerUnavailable) as err:
-            services.up(s, timeout=10, backend=ScriptedBackend(s))
-    message = str(err.value)
-    assert "refused user 'erin'" in message and "pw-7" not in message and "\n" not in message
-
-
-def test_up_broker_that_exits_shows_its_log(tmp_path: Path, closed_port: int) -> None:
-    s = settings_for(tmp_path, closed_port)
-    log = ("1: mosquitto starting", "--- restarted ---", "", "1: Error: Unable to open config")
-    with pytest.raises(InfraError) as err:
-        services.up(s, timeout=10, backend=ScriptedBackend(s, alive=False, log=log))
-    message = str(err.value)
-    assert "the scripted broker exited before it answered" in message
-    assert message.endswith("its log ends: 1: Error: Unable to open config")
-    assert "---" not in message and "\n" not in message
-
-
-def test_up_broker_that_never_answers_connect(tmp_path: Path) -> None:
-    """The branch that says "did not answer an MQTT CONNECT": alive, accepting, silent."""
-    with FakeBroker(then=SILENT) as broker:
-        s = settings_for(tmp_path, broker.port)
-        with pytest.raises(InfraError) as err:
-            services.up(s, timeout=0.1, backend=ScriptedBackend(s, log=("1: listening",)))
-    message = str(err.value)
-    assert "the scripted broker did not answer an MQTT CONNECT within 0.1 s" in message
-    assert "its log ends: 1: listening" in message and "inv services.logs" in message
-    assert err.value.exit_code == 1 and "\n" not in message
-
-
-def test_up_without_log_lines_says_no_log(tmp_path: Path) -> None:
-    with FakeBroker(then=CLOSE) as broker:
-        s = settings_for(tmp_path, broker.port)
-        with pytest.raises(InfraError) as err:
-            services.up(s, timeout=0.2, backend=ScriptedBackend(s))
-    assert "its log ends" not in str(err.value)
-    assert "did not answer an MQTT CONNECT" in str(err.value)
-
-
-def test_up_external_broker_not_answering_names_what_to_check(tmp_path: Path) -> None:
-    with FakeBroker(then=CLOSE) as broker:
-        s = settings_for(tmp_path, broker.port)
-        with pytest.raises(InfraError) as err:
-            services.up(s, timeout=0.2, backend=ScriptedBackend(s, managed=False))
-    message = str(err.value)
-    assert "(external) did not answer an MQTT CONNECT within 0.2 s" in message
-    assert "MQTT_BROKER_HOST/PORT" in message and "\n" not in message
-
-
-def test_up_external_broker_answering_is_not_ours_to_manage(tmp_path: Path) -> None:
-    with FakeBroker(CONNACK) as broker:
-        s = settings_for(tmp_path, broker.port)
-        result = services.up(s, timeout=5, backend=ScriptedBackend(s, managed=False, running=True))
-    assert result.managed is False and result.already_running is False
-
-
-# --- services.status --------------------------------------------------------------------------
-
-
-def test_status_stopped_is_exit_3_saying_how_to_start(tmp_path: Path, closed_port: int) -> None:
-    s = settings_for(tmp_path, closed_port)
-    info = services.status(s, backend=ScriptedBackend(s))
-    assert info.exit_code == services.EXIT_STOPPED == 3
-    assert info.running is False and info.healthy is False
-    assert "inv services.up" in info.problem
-
-
-def test_status_running_but_not_answering_is_exit_1(tmp_path: Path) -> None:
-    with FakeBroker(then=connack(NOT_AUTHORIZED)) as broker:
-        s = settings_for(tmp_path, broker.port)
-        info = services.status(s, backend=ScriptedBackend(s, running=True))
-    assert info.exit_code == services.EXIT_UNHEALTHY == 1
-    assert info.running is True and info.healthy is False
-    assert info.problem.startswith(f"MQTT broker at 127.0.0.1:{broker.port} refused")
-    assert info.version == "9.9.9-from-the-binary"  # from the backend, not MQTT
-
-
-def test_status_healthy_reads_version_and_uptime_from_sys(tmp_path: Path) -> None:
-    sys_topics = {
-        "$SYS/broker/version": b"mosquitto version 2.0.99",
-        "$SYS/broker/uptime": b"4242 seconds",
-    }
-    with FakeBroker(retained=sys_topics) as broker:
-        s = settings_for(tmp_path, broker.port)
-        # no start time from the backend: the broker's own $SYS uptime is the figure
-        info = services.status(s, backend=ScriptedBackend(s, running=True))
-    assert info.exit_code == services.EXIT_OK == 0
-    assert info.healthy is True and info.problem is None
-    assert (info.version, info.uptime_s) == ("2.0.99", 4242)
-    assert set(broker.subscribed) >= set(sys_topics)
-
-
-def test_status_healthy_without_sys_topics_falls_back_to_the_backend(tmp_path: Path) -> None:
-    with FakeBroker() as broker:  # answers SUBSCRIBE, has no $SYS tree
-        s = settings_for(tmp_path, broker.port)
-        backend = ScriptedBackend(s, running=True, started_at=time.time() - 60)
-        info = services.status(s, backend=backend)
-    assert info.exit_code == 0 and info.version == "9.9.9-from-the-binary"
-    assert 59 <= info.uptime_s <= 3600  # from the backend's start time
-
-
 def test_retained_returns_what_the_broker_holds(tmp_path: Path) -> None:
     with FakeBroker(retained={"a/b": b"1", "c": b""}) as broker:
         values = mqtt.retained(settings_for(tmp_path, broker.port), ["a/b", "c", "x/y"])
@@ -488,9 +354,6 @@ def test_retained_without_a_suback_is_one_line(tmp_path: Path) -> None:
     assert "did not answer a SUBSCRIBE within 0.1 s" in str(err.value)
 
 
-# --- MQTT 3.1.1-only brokers ---------------------------------------------------------------
-
-
 def test_a_311_only_broker_is_named_in_one_line(tmp_path: Path) -> None:
     with FakeBroker(then=V311_ONLY) as broker:
         result = mqtt.probe(settings_for(tmp_path, broker.port))
@@ -499,15 +362,6 @@ def test_a_311_only_broker_is_named_in_one_line(tmp_path: Path) -> None:
     assert "\n" not in result.reason
     # the second CONNECT (MQTT 3.1.1: protocol level 4) is what told it apart
     assert [c[6] for c in broker.connects] == [5, 4]
-
-
-def test_a_311_only_broker_fails_session_and_status_naming_mqtt_5(tmp_path: Path) -> None:
-    with FakeBroker(then=V311_ONLY) as broker:
-        s = settings_for(tmp_path, broker.port)
-        with pytest.raises(BrokerUnavailable, match="speaks only MQTT 3.1.1"):
-            mqtt.retained(s, ["a"])
-        info = services.status(s, backend=ScriptedBackend(s, running=True, managed=False))
-    assert info.exit_code == 1 and info.problem and "speaks only MQTT 3.1.1" in info.problem
 
 
 def test_unsupported_protocol_from_a_broker_refusing_311_too_still_names_mqtt_5(

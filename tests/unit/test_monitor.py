@@ -9,10 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from adeline_infra import control, monitor, pipeline, procs
+from adeline_infra import (
+    control,
+    doctor,
+    monitor,
+    pipeline,
+    procs,
+    services,
+)
 from adeline_infra import settings as settings_mod
 from adeline_infra.errors import ConfigError
 
+from ..fake_broker import FakeBroker, ScriptedBackend, settings_for
 from ..helpers import base_env
 
 
@@ -146,3 +154,105 @@ def test_a_status_string_that_is_not_a_json_object_stays_a_string(word: str) -> 
     assert control._status(payload)["status"] == word
     info = monitor.pipeline_info(payload)
     assert info.status == word
+
+
+STATUS = {
+    "inference/control/status": json.dumps(
+        {"status": "running", "timestamp": "2026-01-01T00:00:00", "client_id": "x"}
+    ).encode()
+}
+
+
+EMQX = {
+    "$SYS/brokers": b"emqx@127.0.0.1",
+    "$SYS/brokers/emqx@127.0.0.1/version": b"5.8.0",
+    "$SYS/brokers/emqx@127.0.0.1/uptime": b"1 days, 2 hours, 3 minutes, 4 seconds",
+    "$SYS/brokers/emqx@127.0.0.1/sysdescr": b"EMQX",
+}
+
+
+def test_monitor_status_without_sys_shows_the_pipeline_and_names_what_is_unknown(
+    tmp_path: Path,
+) -> None:
+    with FakeBroker(retained=STATUS) as broker:
+        snap = monitor.snapshot(settings_for(tmp_path, broker.port))
+    b = snap.broker
+    assert b["reachable"] is True and b["sys_tree"] is None
+    assert b["version"] is None and "no $SYS values" in b["sys_note"]
+    assert snap.pipeline.status == "running"
+    rows = dict(monitor.status_rows(snap)[0])
+    assert rows["reachable"] == "yes" and "unknown" in rows["$SYS"]
+
+
+def test_monitor_status_reads_emqx_tree(tmp_path: Path) -> None:
+    with FakeBroker(retained={**STATUS, **EMQX}) as broker:
+        snap = monitor.snapshot(settings_for(tmp_path, broker.port))
+    b = snap.broker
+    assert (b["sys_tree"], b["version"]) == ("emqx", "5.8.0")
+    assert b["uptime_s"] == 86400 + 2 * 3600 + 3 * 60 + 4
+    # what EMQX's tree did not say is named, not guessed
+    assert "EMQX's $SYS/brokers/emqx@127.0.0.1/ has no" in b["sys_note"]
+    assert "load" in b["sys_note"]
+
+
+def test_a_partial_mosquitto_tree_names_the_missing_values() -> None:
+    info = monitor.broker_info({"$SYS/broker/version": b"mosquitto version 2.0.11"})
+    assert info["sys_tree"] == "mosquitto" and info["version"] == "2.0.11"
+    assert "has no uptime, clients" in info["sys_note"]
+
+
+def test_a_complete_mosquitto_tree_has_no_note() -> None:
+    values = {
+        "$SYS/broker/version": b"mosquitto version 2.0.11",
+        "$SYS/broker/uptime": b"5 seconds",
+        "$SYS/broker/clients/connected": b"1",
+        "$SYS/broker/load/messages/received/1min": b"0.0",
+        "$SYS/broker/retained messages/count": b"3",
+        "$SYS/broker/subscriptions/count": b"2",
+    }
+    assert monitor.broker_info(values)["sys_note"] is None
+
+
+def test_services_status_of_a_broker_without_sys_is_healthy(tmp_path: Path) -> None:
+    with FakeBroker() as broker:
+        s = settings_for(tmp_path, broker.port)
+        backend = ScriptedBackend(s, running=True, managed=False)
+        backend.version = lambda: None  # type: ignore[method-assign]  # external: no binary
+        info = services.status(s, backend=backend)
+    assert info.exit_code == services.EXIT_OK and info.healthy is True and info.problem is None
+    assert info.version is None and info.sys_tree is None
+
+
+def test_services_status_reads_the_emqx_version(tmp_path: Path) -> None:
+    with FakeBroker(retained=EMQX) as broker:
+        s = settings_for(tmp_path, broker.port)
+        info = services.status(s, backend=ScriptedBackend(s, running=True))
+    assert info.exit_code == 0 and (info.version, info.sys_tree) == ("5.8.0", "emqx")
+    assert info.uptime_s == 93784
+
+
+def test_doctor_skips_a_missing_sys_and_reads_emqx(tmp_path: Path) -> None:
+    with FakeBroker() as broker:
+        row = doctor.check_sys(settings_for(tmp_path, broker.port))
+    assert row.status == doctor.SKIP and "none published" in row.detail
+    with FakeBroker(retained=EMQX) as broker:
+        row = doctor.check_sys(settings_for(tmp_path, broker.port))
+    assert row.status == doctor.OK and "EMQX" in row.detail and "5.8.0" in row.detail
+
+
+def test_structured_status_is_fields() -> None:
+    payload = json.dumps(
+        {"healthy": False, "timestamp": "2026-01-01T00:00:00", "checks": {"mqtt": "ok"}}
+    ).encode()
+    info = monitor.pipeline_info(payload)
+    assert info.status is None and info.problem is None
+    assert info.fields == {"healthy": False, "checks": {"mqtt": "ok"}}
+    assert monitor.flat_fields(info.fields) == [("healthy", "false"), ("checks.mqtt", "ok")]
+    line = monitor.status_line(info)
+    assert "healthy=false" in line and "checks.mqtt=ok" in line
+    nested = monitor.pipeline_info(b'{"status": {"ok": true}}')
+    assert nested.fields == {"ok": True} and nested.problem is None
+    plain = monitor.pipeline_info(b'{"status": "running", "client_id": "x"}')
+    assert plain.fields is None
+    evil = monitor.pipeline_info(b'{"status": "a\\nb", "note": "[bold]x\\r"}')
+    assert "\n" not in monitor.status_line(evil) and "\r" not in monitor.status_line(evil)

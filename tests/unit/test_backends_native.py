@@ -1,8 +1,7 @@
 """Which branch each OS takes for the native broker: its paths, finding mosquitto, the hints.
 
 Only Linux runs here; Windows and macOS take the same functions with `windows=`/`platform=`,
-so the branch each one takes is checked on every machine.
-"""
+so the branch each one takes is checked on every machine."""
 
 from __future__ import annotations
 
@@ -13,7 +12,10 @@ import pytest
 
 from adeline_infra import broker_config, settings
 from adeline_infra.backends import native
+from adeline_infra.backends.native import find_mosquitto
 from adeline_infra.errors import ConfigError
+
+from ..helpers import make_settings
 
 
 def make(root: Path, **environ: str) -> settings.Settings:
@@ -183,3 +185,45 @@ def test_posix_runs_a_program_by_its_execute_bit(tmp_path: Path) -> None:
     assert hint is not None and "chmod +x" in hint
     binary.chmod(0o755)
     assert native.not_executable(str(binary), windows=False) is None
+
+
+def test_a_mosquitto_bin_longer_than_a_file_name_is_not_found() -> None:
+    assert find_mosquitto("x" * 5000) is None
+
+
+def test_the_wait_before_a_kill_grows_with_the_database() -> None:
+    assert native.stop_grace(10, 0) == 10
+    assert native.stop_grace(10, 200 * 1024 * 1024) == 20
+    assert native.stop_grace(10, 4 * 1024**3) > 200
+
+
+def test_a_failed_save_gets_the_last_good_database_back(tmp_path: Path) -> None:
+    backend = native.NativeBackend(make_settings(tmp_path))
+    backend.data.mkdir(parents=True)
+    backend.db.write_bytes(b"good database")
+    backend.keep_last_good()
+    # a failed save that leaves an empty file: mosquitto writes mosquitto.db.new, renames it over
+    (backend.data / "empty").write_bytes(b"")
+    (backend.data / "empty").replace(backend.db)
+    (backend.data / "mosquitto.db.new").write_bytes(b"half")
+    assert backend.restore_last_good()
+    assert backend.db.read_bytes() == b"good database"
+    assert not (backend.data / "mosquitto.db.new").exists()
+    (backend.data / "newer").write_bytes(b"newer database")
+    (backend.data / "newer").replace(backend.db)
+    assert not backend.restore_last_good()  # a good current database is never replaced
+    assert backend.db.read_bytes() == b"newer database"
+
+
+def test_our_broker_is_recognised_by_the_config_it_runs(tmp_path: Path) -> None:
+    backend = native.NativeBackend(make_settings(tmp_path))
+    conf = str(backend.conf)
+    assert backend.runs_our_config(["/usr/sbin/mosquitto", "-c", conf])
+    assert not backend.runs_our_config(["/usr/sbin/mosquitto", "-c", conf + ".other"])
+    assert not backend.runs_our_config(["/usr/sbin/mosquitto"])
+    assert not backend.runs_our_config(["sleep", "60"])
+    # Windows: the config is named relative to the broker's working folder (broker_argv)
+    relative = ["mosquitto.exe", "-c", backend.conf.name]
+    assert backend.runs_our_config(relative, cwd=lambda: str(backend.dir))
+    assert not backend.runs_our_config(relative, cwd=lambda: str(tmp_path))
+    assert not backend.runs_our_config(relative)  # no working folder known: not ours

@@ -1,7 +1,6 @@
 """The Docker backend's pure logic: compose command, project name, config, environment, endpoint.
 
-No engine is needed: these run everywhere, including CI without Docker.
-"""
+No engine is needed: these run everywhere, including CI without Docker."""
 
 from __future__ import annotations
 
@@ -12,20 +11,21 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adeline_infra import settings as settings_mod
 from adeline_infra.backends import docker as dk
+from adeline_infra.backends.docker import broker_setup
 from adeline_infra.backends.docker import engine as engine_mod
-from adeline_infra.errors import ConfigError
+from adeline_infra.backends.docker.backend import DockerBackend
+from adeline_infra.backends.docker.engine import Container
+from adeline_infra.errors import ConfigError, InfraError
 
 from ..helpers import make_settings
 
 load = functools.partial(make_settings, defaults=True)  # the suite's builder, over the defaults
-
-
-# --- which compose: see test_docker_compose_discovery.py ----------------------------------------
 
 
 def _options(args: list[str], action: list[str]) -> tuple[list[str], set[tuple[str, str]]]:
@@ -57,9 +57,6 @@ def test_compose_args_put_file_project_and_profiles_before_the_action() -> None:
     assert before.index("f.yml") < before.index("o.yml")  # a later file overrides an earlier one
 
 
-# --- project name -------------------------------------------------------------------------------
-
-
 def test_project_name_is_stable_per_checkout_and_differs_between_checkouts(tmp_path: Path) -> None:
     a1 = dk.project_name(load(tmp_path, root=tmp_path / "Clone One"))
     a2 = dk.project_name(load(tmp_path, root=tmp_path / "Clone One"))
@@ -81,9 +78,6 @@ def test_invalid_compose_project_name_is_a_config_error(tmp_path: Path, bad: str
         dk.project_name(load(tmp_path, COMPOSE_PROJECT_NAME=bad))
 
 
-# --- rendered config and what compose is given --------------------------------------------------
-
-
 def test_config_uses_container_paths_and_ports_whatever_the_host_ports(tmp_path: Path) -> None:
     text = dk.render_config(load(tmp_path, MQTT_BROKER_PORT="23456", MQTT_WS_PORT="23457"))
     lines = text.splitlines()
@@ -103,9 +97,6 @@ def test_fingerprint_follows_config_image_and_ports(tmp_path: Path) -> None:
     assert sha != dk.fingerprint(load(tmp_path, MQTT_BROKER_PORT="2000"), text)
     assert sha != dk.fingerprint(load(tmp_path, MOSQUITTO_IMAGE="other:1"), text)
     assert sha != dk.fingerprint(base, text + "\n# changed")
-
-
-# --- the secure broker's override -----------------------------------------------------------------
 
 
 def secure(tmp_path: Path, **env: str) -> settings_mod.Settings:
@@ -224,9 +215,6 @@ def test_compose_env_keeps_the_users_docker_host(tmp_path: Path) -> None:
         base={"DOCKER_HOST": "tcp://mine:2375"},
     )
     assert env["DOCKER_HOST"] == "tcp://mine:2375"
-
-
-# --- the engine, through the docker CLI ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -357,3 +345,92 @@ def test_docker_times_parse() -> None:
     assert parse("2024-01-02T03:04:05.123456789Z") == pytest.approx(1704164645.123456789)
     assert parse("2024-01-02T05:04:05+02:00") == pytest.approx(1704164645)
     assert engine_mod.parse_time("2024-01-02T04:04:05+01:00") == pytest.approx(1704164645)
+
+
+class Recorder:
+    """A fake engine and compose that log every call."""
+
+    def __init__(self, seen: dict[str, Any] | None) -> None:
+        self.seen = seen
+        self.calls: list[str] = []
+
+    def inspect(self, ids: list[str]) -> list[Container]:
+        self.calls.append("inspect")
+        return [Container(self.seen)] if self.seen else []
+
+    def containers(self, labels: list[str]) -> list[Container]:
+        self.calls.append("ps")
+        return []
+
+    def compose(self, *action: str, **_: Any) -> subprocess.CompletedProcess[str]:
+        self.calls.append("compose " + " ".join(action))
+        return subprocess.CompletedProcess(list(action), 0, "", "")
+
+
+def backend(tmp_path: Path, seen: dict[str, Any] | None) -> tuple[DockerBackend, Recorder]:
+    s = make_settings(tmp_path, BROKER_BACKEND="docker", COMPOSE_PROJECT_NAME="p")
+    rec = Recorder(seen)
+    b = DockerBackend(s, engine=rec)  # type: ignore[arg-type]
+    b.compose = rec.compose  # type: ignore[method-assign]
+    return b, rec
+
+
+def container(b: DockerBackend, status: str, fingerprint: str | None = None) -> dict[str, Any]:
+    want = broker_setup.fingerprint(b.settings, broker_setup.render_config(b.settings))
+    labels = {
+        "com.docker.compose.project": "p",
+        "com.docker.compose.service": dk.SERVICE,
+        broker_setup.FINGERPRINT_LABEL: fingerprint or want,
+    }
+    return {
+        "Id": "c" * 64,
+        "Name": "/p-mosquitto-1",
+        "State": {"Status": status, "StartedAt": "2024-01-02T03:04:05Z"},
+        "Config": {"Labels": labels, "Image": "eclipse-mosquitto:2.0"},
+        "RestartCount": 1,
+    }
+
+
+def test_from_down_compose_is_the_only_call_on_the_way(tmp_path: Path) -> None:
+    b, rec = backend(tmp_path, None)
+    assert b.bring_up() is False
+    assert "ps" not in rec.calls  # the label search the old look fell back to
+    assert rec.calls.count("inspect") == 1
+    assert "compose up -d --no-recreate" in rec.calls
+
+
+def test_a_running_broker_with_these_settings_is_left_as_it_is(tmp_path: Path) -> None:
+    b, rec = backend(tmp_path, None)
+    rec.seen = container(b, "running")
+    assert b.bring_up() is True
+    assert rec.calls.count("compose up -d --no-recreate") == 1 and "compose up -d" not in rec.calls
+
+
+def test_a_running_broker_with_other_settings_is_the_mismatch_error(tmp_path: Path) -> None:
+    b, rec = backend(tmp_path, None)
+    rec.seen = container(b, "running", fingerprint="old")
+    with pytest.raises(InfraError, match="services.restart"):
+        b.bring_up()
+    assert "compose up -d" not in rec.calls  # --no-recreate left it alone
+
+
+def test_a_stopped_container_of_older_settings_is_replaced(tmp_path: Path) -> None:
+    b, rec = backend(tmp_path, None)
+    rec.seen = container(b, "exited", fingerprint="old")
+    assert b.bring_up() is False
+    assert rec.calls[-1] == "compose up -d"  # recreated with the current settings
+
+
+def test_an_engine_that_does_not_answer_is_the_error_not_composes_wording(tmp_path: Path) -> None:
+    b, rec = backend(tmp_path, None)
+
+    def down(ids: list[str]) -> list[Container]:
+        raise InfraError("the Docker engine at unix:///x does not answer")
+
+    def failing(*action: str, **_: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(list(action), 1, "", "unable to get image")
+
+    rec.inspect = down  # type: ignore[method-assign]
+    b.compose = failing  # type: ignore[method-assign]
+    with pytest.raises(InfraError, match="Docker engine"):
+        b.bring_up()

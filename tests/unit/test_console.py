@@ -20,8 +20,6 @@ PRINT = (
 )
 
 
-# What Python gives a redirected stream with ANSI code page 1252: `strict` on Linux and macOS
-# (PYTHONIOENCODING=cp1252); `surrogateescape` on Windows, which only the second imitates.
 ENCODINGS = ["cp1252", "cp1252:surrogateescape"]
 
 
