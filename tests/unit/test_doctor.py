@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from adeline_infra import (
-    addresses,
     certs,
     doctor,
     passwd,
@@ -255,12 +254,6 @@ def test_render_escapes_markup(capsys: Any) -> None:
     views.doctor_report(report)
     out = capsys.readouterr().out
     assert "[bold]not markup[/bold]" in out and "[fix]" in out
-
-
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
-def test_loopback(host: str) -> None:
-    assert addresses.is_loopback(host)
-    assert not addresses.is_loopback("broker.lan")
 
 
 def _settings(tmp_path: Path, path: Path, user: str = "alice") -> settings_mod.Settings:
