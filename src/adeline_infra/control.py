@@ -1,8 +1,7 @@
 """Commands to the pipeline: `{"command": NAME}` at QoS 1, reported sent only when acknowledged.
 
-The original CLI printed "sent" with no network loop running and no wait for the publish, so it
-"sent" to a broker that had refused the connection. Here success means the broker answered the
-publish with a successful PUBACK. `wait=True` also waits for the command's own answer, where
+Success means the broker answered the publish with a successful PUBACK: handing a message to a
+client that is not connected (or to a broker that refused the connection) is not "sent". `wait=True` also waits for the command's own answer, where
 the pipeline gives it (`ANSWERS`): a new retained status for pause/resume/stop/status/health (the
 health report is a JSON document published as the status), a message on the metrics topic for
 metrics. We subscribe to that topic before publishing and skip what the broker replays on

@@ -23,7 +23,7 @@ WINDOWS = os.name == "nt"
 def cannot_start(program: str, exc: OSError) -> InfraError:
     """One line for a program the OS would not start. Not only a missing one: a file without
     the execute bit, a dangling symlink, a non-program (ENOEXEC) or a 5000-character name each
-    ended in a traceback from subprocess (found by a hostile-input sweep of MOSQUITTO_BIN)."""
+    raise their own OSError from subprocess."""
     shown = program if len(program) <= 200 else f"{program[:200]}... ({len(program)} characters)"
     if isinstance(exc, FileNotFoundError):
         return InfraError(f"{shown} is not installed or not on PATH")
@@ -148,8 +148,8 @@ def set_windows_event(
 
     mosquitto creates its `mosq<PID>_shutdown` event in a thread it starts only after reading
     its config, loading its database and opening its listeners (signal__setup in its main), so
-    a stop asked during a slow start finds no event yet: that is waited for, and is not the
-    "another user" refusal (ERROR_ACCESS_DENIED) it used to be reported as. `kernel32` and
+    a stop asked during a slow start finds no event yet: that is waited for, and is not an
+    "another user" refusal (ERROR_ACCESS_DENIED). `kernel32` and
     `last_error` are injectable so the call sequence is unit-tested off Windows.
     """
     import ctypes

@@ -594,9 +594,8 @@ _PATH_ATTRS = ("tls_dir", "passwd_file", "state_dir", "pipeline_config")
 
 def _read_env_file(path: Path) -> dict[str, str]:
     """`.env`'s values. A line python-dotenv cannot parse is a `ConfigError` naming its line
-    number (never its text: it may hold a password): dotenv itself would log a warning per
-    line and skip it, so an unclosed quote silently dropped a setting and broke the one-line
-    error rule."""
+    number (never its text: it may hold a password). dotenv itself logs a warning per such line
+    and skips it: an unclosed quote would drop a setting silently."""
     if not path.is_file():
         return {}
     import io
