@@ -1,13 +1,14 @@
 """Commands to the pipeline: `{"command": NAME}` at QoS 1, reported sent only when acknowledged.
 
 Success means the broker answered the publish with a successful PUBACK: handing a message to a
-client that is not connected (or to a broker that refused the connection) is not "sent". `wait=True` also waits for the command's own answer, where
-the pipeline gives it (`ANSWERS`): a new retained status for pause/resume/stop/status/health (the
-health report is a JSON document published as the status), a message on the metrics topic for
-metrics. We subscribe to that topic before publishing and skip what the broker replays on
-subscribe (delivered with the retain flag set), so the answer printed is one published after the
-command. For any other command (toggle_crop, stabilization_stats, ...) the answer is unknown -
-the pipeline drops commands it does not have - so `wait=True` is refused before anything is sent.
+client that is not connected (or to a broker that refused the connection) is not "sent".
+`wait=True` also waits for the command's own answer, where the pipeline gives it (`ANSWERS`): a
+new retained status for pause/resume/stop/status/health (the health report is a JSON document
+published as the status), a message on the metrics topic for metrics. We subscribe to that topic
+before publishing and skip what the broker replays on subscribe (delivered with the retain flag
+set), so the answer printed is one published after the command. For any other command
+(toggle_crop, stabilization_stats, ...) the answer is unknown - the pipeline drops commands it
+does not have - so `wait=True` is refused before anything is sent.
 """
 
 from __future__ import annotations
