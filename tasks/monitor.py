@@ -24,7 +24,7 @@ def status(
     c: Context, json: bool = False, watch: bool = False, interval: float = 2.0, follow: bool = False
 ) -> None:
     """One look at the broker ($SYS: version, uptime, clients, load) and the pipeline's status."""
-    from adeline_infra import cli, console, monitor
+    from adeline_infra import cli, console, monitor, views
     from adeline_infra.errors import ConfigError
 
     if watch and follow:
@@ -34,11 +34,11 @@ def status(
     if follow:
         monitor.follow(s, as_json=json, note=console.err)
     elif watch:
-        monitor.watch(s, interval=interval, as_json=json)
+        views.watch(s, interval=interval, as_json=json)
     elif json:
         console.print_json(monitor.snapshot(s).as_dict())
     else:
-        monitor.show(monitor.status_view(monitor.snapshot(s)))
+        views.show(views.status_view(monitor.snapshot(s)))
 
 
 @task(
@@ -92,16 +92,16 @@ def data(
 )
 def broker(c: Context, json: bool = False, watch: bool = False, interval: float = 2.0) -> None:
     """The broker's whole $SYS tree: one snapshot, or a live dashboard with --watch."""
-    from adeline_infra import cli, console, monitor
+    from adeline_infra import cli, console, monitor, views
 
     cli.seconds("interval", interval)
     s = load_settings()
     if watch:
-        monitor.watch(s, broker_tree=True, interval=interval, as_json=json)
+        views.watch(s, broker_tree=True, interval=interval, as_json=json)
     elif json:
         console.print_json(monitor.sys_tree(s))
     else:
-        monitor.show(monitor.sys_view(monitor.sys_tree(s), f"$SYS of {s.endpoint}"))
+        views.show(views.sys_view(monitor.sys_tree(s), f"$SYS of {s.endpoint}"))
 
 
 @task(

@@ -6,15 +6,18 @@ else prints results. rich is imported only when a table is drawn (through `conso
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import console
+from .text import printable
 
 if TYPE_CHECKING:
     from .certs import CheckResult
     from .control import SendResult
     from .doctor import Report
     from .go2rtc import Go2rtcStatus
+    from .monitor import Snapshot
     from .services import BrokerStatus
     from .settings import Settings
 
@@ -65,6 +68,135 @@ def go2rtc(g: Go2rtcStatus) -> None:
         ]
         + ([("problem", g.error)] if g.error else []),
     )
+
+
+# --- monitor.status / monitor.broker ----------------------------------------------------
+
+
+def _rate(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:,.1f} {unit}/min"
+
+
+def _show(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def status_rows(snap: Snapshot) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(broker rows, pipeline rows) of the status view, as text."""
+    from .console import duration
+    from .monitor import flat_fields
+
+    b, p = snap.broker, snap.pipeline
+    broker = [
+        ("endpoint", b["endpoint"]),
+        ("reachable", "yes" if b["reachable"] else "NO (reconnecting)"),
+        ("version", _show(b["version"])),
+        ("uptime", duration(b["uptime_s"])),
+        ("clients connected", _show(b["clients_connected"])),
+        (
+            "messages in / out",
+            f"{_rate(b['messages_received_per_min'], 'msg')} / "
+            f"{_rate(b['messages_sent_per_min'], 'msg')}",
+        ),
+        (
+            "bytes in / out",
+            f"{_rate(b['bytes_received_per_min'], 'B')} / {_rate(b['bytes_sent_per_min'], 'B')}",
+        ),
+        ("retained messages", _show(b["retained_messages"])),
+        ("subscriptions", _show(b["subscriptions"])),
+    ]
+    if b.get("sys_note"):
+        broker.append(("$SYS", b["sys_note"]))
+    if p.status is None and p.fields:
+        pipeline = [("status", "(a structured status: the fields below)")]
+        if p.timestamp or p.client_id:
+            pipeline.append(("since", _show(p.timestamp)))
+            pipeline.append(("client id", _show(p.client_id)))
+    elif p.status is None:
+        pipeline = [("status", p.problem or "unknown")]
+    else:
+        age = "" if p.age_s is None else f" ({duration(p.age_s)} ago)"
+        pipeline = [
+            ("status", p.status),
+            ("since", f"{_show(p.timestamp)}{age}"),
+            ("client id", _show(p.client_id)),
+        ]
+    pipeline += flat_fields(p.fields)
+    pipeline.append(("topic", snap.topic))
+    return broker, pipeline
+
+
+def status_view(snap: Snapshot) -> Any:
+    """The rich renderable of `monitor.status` (two key/value tables)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    tables = []
+    for title, rows in zip(("MQTT broker", "Pipeline"), status_rows(snap), strict=True):
+        t = Table(title=title, show_header=False, title_justify="left")
+        t.add_column(style="bold")
+        t.add_column(overflow="fold")
+        for key, value in rows:
+            t.add_row(Text(printable(key)), Text(printable(value)))  # text: no markup, no ESC
+        tables.append(t)
+    return Group(*tables)
+
+
+def sys_view(tree: Mapping[str, str], title: str = "$SYS") -> Any:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    t.add_column("topic", style="bold")
+    t.add_column("value", overflow="fold")
+    for topic, value in tree.items():
+        t.add_row(printable(topic.removeprefix("$SYS/broker/")), printable(value))
+    return t
+
+
+def show(view: Any) -> None:
+    from rich.console import Console
+
+    Console(highlight=False).print(view)
+
+
+def watch(
+    settings: Settings, *, broker_tree: bool = False, interval: float = 2.0, as_json: bool = False
+) -> None:
+    """Redraw the status (or `$SYS` tree) in place every `interval` s until Ctrl+C.
+
+    With `as_json`, one compact JSON object per refresh instead (for scripts).
+    """
+    import json
+
+    from .errors import InfraError
+    from .monitor import Watcher
+
+    if interval <= 0:
+        raise InfraError("--interval must be a positive number of seconds")
+    watcher = Watcher(settings)
+
+    def data() -> Any:
+        return watcher.sys_tree() if broker_tree else watcher.snapshot().as_dict()
+
+    def view() -> Any:
+        title = f"$SYS of {settings.endpoint}  (Ctrl+C to stop)"
+        return (
+            sys_view(watcher.sys_tree(), title) if broker_tree else status_view(watcher.snapshot())
+        )
+
+    if as_json:
+
+        def emit() -> None:
+            print(json.dumps(data(), default=str), flush=True)
+
+        watcher.run(emit, interval)
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    with Live(view(), console=Console(highlight=False), auto_refresh=False) as live:
+        watcher.run(lambda: live.update(view(), refresh=True), interval)
 
 
 # --- tls.* --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from adeline_infra import (
     pipeline,
     procs,
     services,
+    views,
 )
 from adeline_infra import settings as settings_mod
 from adeline_infra.errors import ConfigError
@@ -180,7 +181,7 @@ def test_monitor_status_without_sys_shows_the_pipeline_and_names_what_is_unknown
     assert b["reachable"] is True and b["sys_tree"] is None
     assert b["version"] is None and "no $SYS values" in b["sys_note"]
     assert snap.pipeline.status == "running"
-    rows = dict(monitor.status_rows(snap)[0])
+    rows = dict(views.status_rows(snap)[0])
     assert rows["reachable"] == "yes" and "unknown" in rows["$SYS"]
 
 
