@@ -140,6 +140,7 @@ def test_bootstrap_explains_a_checkout_path_outside_the_code_page_in_one_line(
     bootstrap = main.__globals__  # run_path returns a copy of the script's globals
     created: list[bool] = []
     bootstrap["ROOT"] = tmp_path / "Ёлка проект"
+    bootstrap["VENV"] = bootstrap["ROOT"] / ".venv"  # where its bin/ is shown from
     bootstrap["ensure_venv"] = lambda: created.append(True)
     bootstrap["install"] = lambda force: None
     bootstrap["ensure_env_file"] = lambda: None
