@@ -27,6 +27,7 @@ WINE_CANNOT = {
     "test_secure_broker.py": _NO_TLS,
     "test_monitor_control_secure.py": _NO_TLS,
     "test_doctor.py::test_tls_": _NO_TLS,
+    "test_doctor.py::test_running_broker_answers_and_holds_its_ports": _NO_WEBSOCKETS,
     "test_json_contract.py::test_json_keys_stay[tls.": _NO_TLS,
     "test_network_surface.py": _NO_WEBSOCKETS + "; and TLS",
 }
