@@ -343,3 +343,42 @@ def make_settings(
     if env_text is not None:
         Path(env["ADELINE_ENV_FILE"]).write_text(env_text, encoding="utf-8")
     return settings.load(root or (tmp if defaults else ROOT), overrides, environ=env)
+
+
+# A pipeline config.yaml as the real pipeline's schema has it (tests of it as a settings source).
+PIPELINE_YAML = """\
+# Adeline
+mqtt:
+  broker:
+    host: 127.0.0.1
+    port: 18830
+  topics:
+    control_commands: a/cmd
+    control_status: a/status
+    data: a/det
+    metrics: a/metrics
+  qos:
+    control: 1
+models:
+  - yolo
+"""
+
+
+def pipeline_settings(
+    tmp: Path,
+    text: str | None = PIPELINE_YAML,
+    env_file: str = "",
+    *,
+    flags: Mapping[str, object] | None = None,
+    **environ: str,
+) -> Settings:
+    """Settings of a checkout at `tmp` whose PIPELINE_CONFIG is `tmp/config.yaml` holding `text`
+    (None: no file), with `env_file` as its `test.env`: the suite's builder for the pipeline's
+    config as a settings source."""
+    from adeline_infra import settings
+
+    if text is not None:
+        (tmp / "config.yaml").write_text(text, encoding="utf-8")
+    (tmp / "test.env").write_text(env_file, encoding="utf-8")
+    base = {"ADELINE_ENV_FILE": str(tmp / "test.env"), "PIPELINE_CONFIG": "config.yaml"}
+    return settings.load(tmp, flags, environ={**base, **environ})

@@ -11,32 +11,6 @@ from adeline_infra import (
 )
 from adeline_infra.errors import ConfigError
 
-GOOD = """\
-# Adeline
-mqtt:
-  broker:
-    host: 127.0.0.1
-    port: 18830
-  topics:
-    control_commands: a/cmd
-    control_status: a/status
-    data: a/det
-    metrics: a/metrics
-  qos:
-    control: 1
-models:
-  - yolo
-"""
-
-
-def load(tmp: Path, text: str | None = GOOD, env_file: str = "", **environ: str):  # type: ignore[no-untyped-def]
-    if text is not None:
-        (tmp / "config.yaml").write_text(text, encoding="utf-8")
-    (tmp / "test.env").write_text(env_file, encoding="utf-8")
-    base = {"ADELINE_ENV_FILE": str(tmp / "test.env"), "PIPELINE_CONFIG": "config.yaml"}
-    flags = environ.pop("flags", None)
-    return settings.load(tmp, flags, environ={**base, **environ})  # type: ignore[arg-type]
-
 
 def test_wait_answers() -> None:
     s = settings.load(Path("/nonexistent-root"), environ={"PIPELINE_CONFIG": ""})

@@ -14,7 +14,7 @@ from adeline_infra import (
 )
 from adeline_infra.errors import ConfigError
 
-from ..helpers import ROOT, base_env
+from ..helpers import PIPELINE_YAML, ROOT, base_env, pipeline_settings
 
 
 def _load(tmp: Path, **environ: str) -> settings.Settings:
@@ -39,35 +39,8 @@ def test_without_tls_or_local_port_the_pipeline_gets_the_main_listener(tmp_path:
     assert (env["MQTT_BROKER_PORT"], env["MQTT_USE_TLS"]) == ("8883", "true")
 
 
-GOOD = """\
-# Adeline
-mqtt:
-  broker:
-    host: 127.0.0.1
-    port: 18830
-  topics:
-    control_commands: a/cmd
-    control_status: a/status
-    data: a/det
-    metrics: a/metrics
-  qos:
-    control: 1
-models:
-  - yolo
-"""
-
-
-def load(tmp: Path, text: str | None = GOOD, env_file: str = "", **environ: str):  # type: ignore[no-untyped-def]
-    if text is not None:
-        (tmp / "config.yaml").write_text(text, encoding="utf-8")
-    (tmp / "test.env").write_text(env_file, encoding="utf-8")
-    base = {"ADELINE_ENV_FILE": str(tmp / "test.env"), "PIPELINE_CONFIG": "config.yaml"}
-    flags = environ.pop("flags", None)
-    return settings.load(tmp, flags, environ={**base, **environ})  # type: ignore[arg-type]
-
-
 def test_values_and_sources_come_from_the_file(tmp_path: Path) -> None:
-    s = load(tmp_path)
+    s = pipeline_settings(tmp_path)
     assert (s.mqtt_host, s.mqtt_port) == ("127.0.0.1", 18830)
     assert (s.topic_commands, s.topic_status) == ("a/cmd", "a/status")
     assert (s.topic_detections, s.topic_metrics) == ("a/det", "a/metrics")
@@ -78,7 +51,7 @@ def test_values_and_sources_come_from_the_file(tmp_path: Path) -> None:
 
 
 def test_disagreement_names_both_sources(tmp_path: Path) -> None:
-    s = load(tmp_path, env_file="TOPIC_STATUS=b/status\n")
+    s = pipeline_settings(tmp_path, env_file="TOPIC_STATUS=b/status\n")
     (found,) = pipeline.disagreements(s)
     assert found.var == "TOPIC_STATUS"
     assert "'b/status' (from test.env)" in found.line()
@@ -91,32 +64,34 @@ def test_disagreement_names_both_sources(tmp_path: Path) -> None:
 
 
 def test_a_key_the_file_leaves_out_is_the_pipelines_default(tmp_path: Path) -> None:
-    s = load(tmp_path, "mqtt:\n  broker:\n    host: localhost\n", TOPIC_DETECTIONS="x/det")
+    s = pipeline_settings(
+        tmp_path, "mqtt:\n  broker:\n    host: localhost\n", TOPIC_DETECTIONS="x/det"
+    )
     (found,) = pipeline.disagreements(s)
     assert found.var == "TOPIC_DETECTIONS" and "does not set it" in found.pipeline_source
 
 
 def test_localhost_and_127_0_0_1_are_the_same_broker(tmp_path: Path) -> None:
-    s = load(tmp_path, MQTT_BROKER_HOST="localhost")
+    s = pipeline_settings(tmp_path, MQTT_BROKER_HOST="localhost")
     assert pipeline.disagreements(s) == []
-    s = load(tmp_path, MQTT_BROKER_HOST="127.0.0.2")
+    s = pipeline_settings(tmp_path, MQTT_BROKER_HOST="127.0.0.2")
     assert [d.var for d in pipeline.disagreements(s)] == ["MQTT_BROKER_HOST"]
 
 
 def test_pipeline_working_dir_is_where_it_finds_its_config(tmp_path: Path) -> None:
     nested = tmp_path / "adeline" / "config" / "adeline" / "config.yaml"
     nested.parent.mkdir(parents=True)
-    nested.write_text(GOOD)
-    s = load(tmp_path, None, PIPELINE_CONFIG=str(nested))
+    nested.write_text(PIPELINE_YAML)
+    s = pipeline_settings(tmp_path, None, PIPELINE_CONFIG=str(nested))
     assert pipeline.working_dir(s) == tmp_path / "adeline"
-    assert pipeline.working_dir(load(tmp_path)) == tmp_path  # not in config/adeline/
+    assert pipeline.working_dir(pipeline_settings(tmp_path)) == tmp_path  # not in config/adeline/
 
 
 def test_pipeline_gets_credentials_in_its_environment_not_argv(tmp_path: Path) -> None:
-    s = load(tmp_path, MQTT_USERNAME="u", MQTT_PASSWORD="p4ss")
+    s = pipeline_settings(tmp_path, MQTT_USERNAME="u", MQTT_PASSWORD="p4ss")
     env = pipeline.environment(s, base={"MQTT_PASSWORD": "stale"})
     assert (env["MQTT_USERNAME"], env["MQTT_PASSWORD"]) == ("u", "p4ss")
     assert (env["MQTT_BROKER_PORT"], env["TOPIC_STATUS"]) == ("18830", "a/status")
     assert "p4ss" not in " ".join(pipeline.command(s))
-    none = pipeline.environment(load(tmp_path), base={"MQTT_PASSWORD": "stale"})
+    none = pipeline.environment(pipeline_settings(tmp_path), base={"MQTT_PASSWORD": "stale"})
     assert none["MQTT_PASSWORD"] == ""

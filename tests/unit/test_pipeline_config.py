@@ -11,32 +11,7 @@ from adeline_infra import (
 )
 from adeline_infra.errors import ConfigError
 
-GOOD = """\
-# Adeline
-mqtt:
-  broker:
-    host: 127.0.0.1
-    port: 18830
-  topics:
-    control_commands: a/cmd
-    control_status: a/status
-    data: a/det
-    metrics: a/metrics
-  qos:
-    control: 1
-models:
-  - yolo
-"""
-
-
-def load(tmp: Path, text: str | None = GOOD, env_file: str = "", **environ: str):  # type: ignore[no-untyped-def]
-    if text is not None:
-        (tmp / "config.yaml").write_text(text, encoding="utf-8")
-    (tmp / "test.env").write_text(env_file, encoding="utf-8")
-    base = {"ADELINE_ENV_FILE": str(tmp / "test.env"), "PIPELINE_CONFIG": "config.yaml"}
-    flags = environ.pop("flags", None)
-    return settings.load(tmp, flags, environ={**base, **environ})  # type: ignore[arg-type]
-
+from ..helpers import PIPELINE_YAML, pipeline_settings
 
 BOMB = "".join(
     f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
@@ -45,17 +20,17 @@ BOMB = "".join(
 
 
 def test_precedence_defaults_config_env_file_environment_flags(tmp_path: Path) -> None:
-    assert load(tmp_path, None).mqtt_port == 1883  # no file: the default
-    assert load(tmp_path).mqtt_port == 18830
-    s = load(tmp_path, env_file="MQTT_BROKER_PORT=18831\n")
+    assert pipeline_settings(tmp_path, None).mqtt_port == 1883  # no file: the default
+    assert pipeline_settings(tmp_path).mqtt_port == 18830
+    s = pipeline_settings(tmp_path, env_file="MQTT_BROKER_PORT=18831\n")
     assert (s.mqtt_port, s.sources["MQTT_BROKER_PORT"]) == (18831, "test.env")
-    s = load(tmp_path, env_file="MQTT_BROKER_PORT=18831\n", MQTT_BROKER_PORT="18832")
+    s = pipeline_settings(tmp_path, env_file="MQTT_BROKER_PORT=18831\n", MQTT_BROKER_PORT="18832")
     assert (s.mqtt_port, s.sources["MQTT_BROKER_PORT"]) == (18832, "the environment")
-    s = load(
+    s = pipeline_settings(
         tmp_path,
         env_file="MQTT_BROKER_PORT=18831\n",
         MQTT_BROKER_PORT="18832",
-        flags={"MQTT_BROKER_PORT": 18833},  # type: ignore[arg-type]
+        flags={"MQTT_BROKER_PORT": 18833},
     )
     assert (s.mqtt_port, s.sources["MQTT_BROKER_PORT"]) == (18833, "a task option")
 
@@ -85,7 +60,7 @@ def test_precedence_defaults_config_env_file_environment_flags(tmp_path: Path) -
 )
 def test_a_bad_file_is_one_line_naming_it(tmp_path: Path, text: str, words: tuple[str]) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(tmp_path, text)
+        pipeline_settings(tmp_path, text)
     message = str(caught.value)
     assert "\n" not in message and caught.value.exit_code == 2
     for word in words:
@@ -95,49 +70,53 @@ def test_a_bad_file_is_one_line_naming_it(tmp_path: Path, text: str, words: tupl
 def test_hostile_paths(tmp_path: Path) -> None:
     (tmp_path / "adir").mkdir()
     with pytest.raises(ConfigError, match="is a folder"):
-        load(tmp_path, None, PIPELINE_CONFIG="adir")
+        pipeline_settings(tmp_path, None, PIPELINE_CONFIG="adir")
     (tmp_path / "big.yaml").write_bytes(b"#" * (pipeline_config.MAX_BYTES + 1))
     with pytest.raises(ConfigError, match="bytes"):
-        load(tmp_path, None, PIPELINE_CONFIG="big.yaml")
+        pipeline_settings(tmp_path, None, PIPELINE_CONFIG="big.yaml")
     (tmp_path / "latin1.yaml").write_bytes(b"mqtt:\n  broker:\n    host: caf\xe9\n")
     with pytest.raises(ConfigError, match="line 3: not UTF-8"):
-        load(tmp_path, None, PIPELINE_CONFIG="latin1.yaml")
+        pipeline_settings(tmp_path, None, PIPELINE_CONFIG="latin1.yaml")
     with pytest.raises(ConfigError, match="PIPELINE_CONFIG"):
-        load(tmp_path, None, flags={"PIPELINE_CONFIG": "a\0b"})  # type: ignore[arg-type]
+        pipeline_settings(tmp_path, None, flags={"PIPELINE_CONFIG": "a\0b"})
     with pytest.raises(ConfigError, match="PIPELINE_CONFIG"):
-        load(tmp_path, None, PIPELINE_CONFIG="a\nb")
+        pipeline_settings(tmp_path, None, PIPELINE_CONFIG="a\nb")
     if os.name != "nt":
         with pytest.raises(ConfigError, match="cannot read"):
-            load(tmp_path, None, PIPELINE_CONFIG="x" * 5000)  # name too long
+            pipeline_settings(tmp_path, None, PIPELINE_CONFIG="x" * 5000)  # name too long
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "fifo.yaml")
         with pytest.raises(ConfigError, match="not a regular file"):
-            load(tmp_path, None, PIPELINE_CONFIG="fifo.yaml")  # would block on read
+            pipeline_settings(tmp_path, None, PIPELINE_CONFIG="fifo.yaml")  # would block on read
     try:
         (tmp_path / "link.yaml").symlink_to(tmp_path / "config.yaml")
     except OSError:  # Windows without the symlink privilege
         pass
     else:
-        assert load(tmp_path, PIPELINE_CONFIG="link.yaml").mqtt_port == 18830  # followed
-    assert load(tmp_path, "", PIPELINE_CONFIG="config.yaml").mqtt_port == 1883  # empty file
-    off = load(tmp_path, PIPELINE_CONFIG="")
+        assert (
+            pipeline_settings(tmp_path, PIPELINE_CONFIG="link.yaml").mqtt_port == 18830
+        )  # followed
+    assert (
+        pipeline_settings(tmp_path, "", PIPELINE_CONFIG="config.yaml").mqtt_port == 1883
+    )  # empty file
+    off = pipeline_settings(tmp_path, PIPELINE_CONFIG="")
     assert off.pipeline is None and off.pipeline_config is None and off.mqtt_port == 1883
-    absent = load(tmp_path, None, PIPELINE_CONFIG="nope.yaml")
+    absent = pipeline_settings(tmp_path, None, PIPELINE_CONFIG="nope.yaml")
     assert absent.pipeline is not None and not absent.pipeline.exists
 
 
 @pytest.mark.skipif(os.name == "nt" or os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text(GOOD)
+    (tmp_path / "config.yaml").write_text(PIPELINE_YAML)
     (tmp_path / "config.yaml").chmod(0)
     with pytest.raises(ConfigError, match="cannot read"):
-        load(tmp_path, None)
+        pipeline_settings(tmp_path, None)
 
 
 def test_shipped_example_is_the_default_schema(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     example = root / "config" / "adeline" / "config.yaml.example"
-    s = load(tmp_path, example.read_text(encoding="utf-8"))
+    s = pipeline_settings(tmp_path, example.read_text(encoding="utf-8"))
     defaults = settings.load(tmp_path, environ={"ADELINE_ENV_FILE": str(tmp_path / "none")})
     for var in pipeline_config.VARIABLES:
         attr = settings.BY_NAME[var].attr
@@ -157,7 +136,7 @@ def test_shipped_example_is_the_default_schema(tmp_path: Path) -> None:
 )
 def test_a_hostile_value_is_shown_bounded(tmp_path: Path, text: str, words: tuple[str]) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(tmp_path, text)
+        pipeline_settings(tmp_path, text)
     message = str(caught.value)
     assert "\n" not in message and len(message) < 400, message[:500]
     for word in words:
