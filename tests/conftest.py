@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,14 @@ def native_broker(env: dict[str, str]) -> Iterator[Settings]:
     """A real mosquitto on random ports (native backend), ready (CONNACK) when the test starts."""
     with running_broker(env) as s:
         yield s
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound but not listening: a connection to it is refused, and nobody can take it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 # Every test has pytest-timeout's limit (`timeout` in pyproject.toml); a test on a real Docker

@@ -288,6 +288,10 @@ def server_tls_context(tls_dir: Path, *, require_client_cert: bool = False) -> s
     return context
 
 
+# CONNACK reason codes a scripted broker answers with (MQTT 5).
+NOT_AUTHORIZED, BAD_CREDENTIALS, SERVER_UNAVAILABLE = 0x87, 0x86, 0x88
+
+
 # --- what tests point at a fake broker --------------------------------------------------
 
 

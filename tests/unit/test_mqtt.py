@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,11 @@ from adeline_infra.errors import BrokerUnavailable, InfraError
 from adeline_infra.settings import Settings
 
 from ..fake_broker import (
+    BAD_CREDENTIALS,
     CLOSE,
     CONNACK,
+    NOT_AUTHORIZED,
+    SERVER_UNAVAILABLE,
     SILENT,
     V311_ONLY,
     FakeBroker,
@@ -104,17 +105,6 @@ def test_control_wait_sends_the_command_after_the_late_retained_status(tmp_path:
             control.send(s, "pause", wait=True, timeout=0.2)
     retained_at = broker.events.index(("retained", STATUS_TOPIC))
     assert broker.events.index(("publish", s.topic_commands)) > retained_at, broker.events
-
-
-NOT_AUTHORIZED, BAD_CREDENTIALS, SERVER_UNAVAILABLE = 0x87, 0x86, 0x88
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port bound but not listening: a connection to it is refused, and nobody can take it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

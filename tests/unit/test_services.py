@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +9,10 @@ from adeline_infra import mqtt, services
 from adeline_infra.errors import BrokerUnavailable, InfraError
 
 from ..fake_broker import (
+    BAD_CREDENTIALS,
     CLOSE,
     CONNACK,
+    NOT_AUTHORIZED,
     SILENT,
     V311_ONLY,
     FakeBroker,
@@ -20,16 +20,6 @@ from ..fake_broker import (
     connack,
     settings_for,
 )
-
-NOT_AUTHORIZED, BAD_CREDENTIALS, SERVER_UNAVAILABLE = 0x87, 0x86, 0x88
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port bound but not listening: a connection to it is refused, and nobody can take it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield int(sock.getsockname()[1])
 
 
 def test_up_ready_after_connack(tmp_path: Path) -> None:
