@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ... import broker_config
+from ...errors import ConfigError
 from ...files import write_atomic
 from .compose import SERVICE, publish_address
 
@@ -64,6 +65,23 @@ def render_config(settings: Settings) -> str:
         ws_port=CONTAINER_WS_PORT,
         local_port=CONTAINER_LOCAL_PORT,
     )
+
+
+def check_local_door(settings: Settings) -> None:
+    """Under Docker, MQTT_LOCAL_PORT needs the login: ConfigError (exit 2) when anonymous.
+
+    Inside the container the broker cannot bind that plaintext door to loopback (the published
+    port is forwarded to the container's address), so other containers could reach it where
+    the engine enforces no network isolation (`dockerd --iptables=false`); the compose file
+    keeps the broker on a network of its own with inter-container traffic off where it does.
+    """
+    if settings.use_tls and settings.local_port and settings.allow_anonymous:
+        raise ConfigError(
+            "MQTT_LOCAL_PORT with MQTT_ALLOW_ANONYMOUS=true under Docker would open a plaintext "
+            "door without a login that other containers may reach: set MQTT_ALLOW_ANONYMOUS=false "
+            "(`inv auth.add-user NAME`) or leave MQTT_LOCAL_PORT empty",
+            variable="MQTT_LOCAL_PORT",
+        )
 
 
 def _secret_sources(settings: Settings) -> dict[str, Path]:
