@@ -4,6 +4,7 @@ No engine is needed: these run everywhere, including CI without Docker."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -131,6 +132,17 @@ def test_the_broker_has_a_network_of_its_own_without_inter_container_traffic() -
     assert "networks" not in compose["services"]["go2rtc"]  # the project's default, not broker
     options = compose["networks"]["broker"]["driver_opts"]
     assert options == {"com.docker.network.bridge.enable_icc": "false"}
+
+
+def test_fingerprint_follows_the_compose_file(tmp_path: Path) -> None:
+    s = load(tmp_path)
+    compose = tmp_path / "checkout" / "docker" / "adeline" / "docker-compose.mqtt.yml"
+    compose.parent.mkdir(parents=True)
+    compose.write_text("services: {}\n")
+    checkout = dataclasses.replace(s, root=tmp_path / "checkout")
+    before = broker_setup.fingerprint(checkout, "conf")
+    compose.write_text("services: {}\nnetworks: {broker: {}}\n")
+    assert broker_setup.fingerprint(checkout, "conf") != before
 
 
 def test_override_mounts_the_password_folder_and_copies_it_for_the_broker_user(

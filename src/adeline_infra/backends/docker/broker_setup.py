@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ... import broker_config
 from ...errors import ConfigError
 from ...files import write_atomic
-from .compose import SERVICE, publish_address
+from .compose import COMPOSE_FILE, SERVICE, publish_address
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -209,9 +209,20 @@ def fingerprint(settings: Settings, config_text: str) -> str:
             json.dumps(override, sort_keys=True) if override else "",
             json.dumps(loopback6_override(settings), sort_keys=True),
             broker_config.secrets_digest(_secret_sources(settings)) if override else "",
+            _compose_text(settings),
         ]
     )
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _compose_text(settings: Settings) -> str:
+    """The compose file itself: `up --no-recreate` keeps a container made from an older one
+    (e.g. on the project's default network instead of the broker's own), so a change there
+    must say `services.restart` like any other."""
+    try:
+        return (settings.root / COMPOSE_FILE).read_text("utf-8")
+    except OSError:
+        return ""
 
 
 def write_if_changed(path: Path, text: str) -> None:
