@@ -75,8 +75,16 @@ def up(
     backend = backend or resolve(settings)[0]
     if backend.managed:  # an external broker binds where its owner says
         check_exposure(settings)  # before anything starts: exit 2 naming both settings
+        _check_local_door(settings, backend)
     with _lock(settings, "services.up", waiting):
         return _up(settings, timeout, extras, backend, start)
+
+
+def _check_local_door(settings: Settings, backend: Backend) -> None:
+    if backend.name == "docker":
+        from .backends.docker.broker_setup import check_local_door
+
+        check_local_door(settings)
 
 
 def _up(
@@ -197,6 +205,7 @@ def restart(
             from .settings import check_exposure
 
             check_exposure(settings)
+            _check_local_door(settings, backend)
         stopped = _down(backend, force, "services.restart")
         return stopped, _up(settings, timeout, extras, backend, start)
 

@@ -352,6 +352,53 @@ def test_docker_secure_recipe_wss_and_local_port(
         assert connack(s, "::1", local, tls=False) == "ok"
 
 
+def _probe_from_another_container(engine: Any, project: str, host: str, port: int) -> str:
+    """An anonymous MQTT CONNECT to host:port from a container on the broker's network."""
+    from ..docker_helpers import IMAGE
+
+    probe = ["mosquitto_sub", "-h", host, "-p", str(port), "-t", "$SYS/broker/uptime"]
+    probe += ["-C", "1", "-W", "5"]
+    network = f"{project}_broker"
+    label = {"com.docker.compose.project": project}  # removed with the project
+    container = engine.containers.run(
+        IMAGE, probe, network=network, labels=label, detach=True, entrypoint=[]
+    )
+    try:
+        code = container.wait(timeout=60)["StatusCode"]
+        output = container.logs().decode("utf-8", "replace").strip()
+    finally:
+        container.remove(force=True)
+    return f"exit {code}: {output}"
+
+
+@pytest.mark.docker
+def test_docker_local_door_is_not_open_to_other_containers(
+    engine: Any, docker_surface: dict[str, str], tmp_path: Path
+) -> None:
+    from adeline_infra.backends.docker.broker_setup import CONTAINER_LOCAL_PORT
+
+    local = free_port()
+    s = _docker_up({**prepare(docker_surface, tmp_path), "MQTT_LOCAL_PORT": str(local)})
+    assert connack(s, "127.0.0.1", local, tls=False) == "ok"  # the pipeline's way in
+    project = docker_surface["COMPOSE_PROJECT_NAME"]
+    network = engine.networks.get(f"{project}_broker")
+    assert network.attrs["Options"].get("com.docker.network.bridge.enable_icc") == "false"
+    (broker,) = network.containers  # nothing else shares the broker's network
+    address = broker.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+    # Where the engine isolates containers (its firewall: iptables on) the connection fails;
+    # where it does not (`--iptables=false`, as on CI) the broker answers "not authorised"
+    # (exit 5): either way no CONNACK success, so no way in without the login.
+    answer = _probe_from_another_container(engine, project, address, CONTAINER_LOCAL_PORT)
+    assert not answer.startswith("exit 0"), answer
+
+
+@pytest.mark.docker
+def test_docker_refuses_an_anonymous_local_door(docker_surface: dict[str, str]) -> None:
+    env = {**docker_surface, "MQTT_USE_TLS": "true", "MQTT_LOCAL_PORT": str(free_port())}
+    result = inv("services.up", env={**env, "MQTT_ALLOW_ANONYMOUS": "true"}, timeout=60)
+    assert_one_line_error(result, "MQTT_LOCAL_PORT", code=2)
+
+
 @pytest.mark.docker
 def test_docker_ws_port_zero_publishes_no_websockets(docker_surface: dict[str, str]) -> None:
     s = _docker_up({**docker_surface, "MQTT_WS_PORT": "0"})

@@ -4,6 +4,7 @@ No engine is needed: these run everywhere, including CI without Docker."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -111,6 +112,37 @@ def secure(tmp_path: Path, **env: str) -> settings_mod.Settings:
 
 def test_no_override_for_the_dev_broker(tmp_path: Path) -> None:
     assert dk.secure_override(load(tmp_path)) is None
+
+
+def test_an_anonymous_local_door_is_refused_under_docker(tmp_path: Path) -> None:
+    door = {"MQTT_USE_TLS": "true", "MQTT_LOCAL_PORT": "18841"}
+    with pytest.raises(ConfigError, match="MQTT_ALLOW_ANONYMOUS=false") as caught:
+        broker_setup.check_local_door(load(tmp_path, MQTT_ALLOW_ANONYMOUS="true", **door))
+    assert caught.value.variable == "MQTT_LOCAL_PORT"
+    broker_setup.check_local_door(secure(tmp_path, **door))  # with the login: fine
+    broker_setup.check_local_door(load(tmp_path, MQTT_ALLOW_ANONYMOUS="true"))  # no door
+
+
+def test_the_broker_has_a_network_of_its_own_without_inter_container_traffic() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker" / "adeline" / "docker-compose.mqtt.yml").read_text())
+    assert compose["services"]["mosquitto"]["networks"] == ["broker"]
+    assert "networks" not in compose["services"]["go2rtc"]  # the project's default, not broker
+    options = compose["networks"]["broker"]["driver_opts"]
+    assert options == {"com.docker.network.bridge.enable_icc": "false"}
+
+
+def test_fingerprint_follows_the_compose_file(tmp_path: Path) -> None:
+    s = load(tmp_path)
+    compose = tmp_path / "checkout" / "docker" / "adeline" / "docker-compose.mqtt.yml"
+    compose.parent.mkdir(parents=True)
+    compose.write_text("services: {}\n")
+    checkout = dataclasses.replace(s, root=tmp_path / "checkout")
+    before = broker_setup.fingerprint(checkout, "conf")
+    compose.write_text("services: {}\nnetworks: {broker: {}}\n")
+    assert broker_setup.fingerprint(checkout, "conf") != before
 
 
 def test_override_mounts_the_password_folder_and_copies_it_for_the_broker_user(

@@ -19,8 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ... import broker_config
+from ...errors import ConfigError
 from ...files import write_atomic
-from .compose import SERVICE, publish_address
+from .compose import COMPOSE_FILE, SERVICE, publish_address
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -64,6 +65,23 @@ def render_config(settings: Settings) -> str:
         ws_port=CONTAINER_WS_PORT,
         local_port=CONTAINER_LOCAL_PORT,
     )
+
+
+def check_local_door(settings: Settings) -> None:
+    """Under Docker, MQTT_LOCAL_PORT needs the login: ConfigError (exit 2) when anonymous.
+
+    Inside the container the broker cannot bind that plaintext door to loopback (the published
+    port is forwarded to the container's address), so other containers could reach it where
+    the engine enforces no network isolation (`dockerd --iptables=false`); the compose file
+    keeps the broker on a network of its own with inter-container traffic off where it does.
+    """
+    if settings.use_tls and settings.local_port and settings.allow_anonymous:
+        raise ConfigError(
+            "MQTT_LOCAL_PORT with MQTT_ALLOW_ANONYMOUS=true under Docker would open a plaintext "
+            "door without a login that other containers may reach: set MQTT_ALLOW_ANONYMOUS=false "
+            "(`inv auth.add-user NAME`) or leave MQTT_LOCAL_PORT empty",
+            variable="MQTT_LOCAL_PORT",
+        )
 
 
 def _secret_sources(settings: Settings) -> dict[str, Path]:
@@ -191,9 +209,20 @@ def fingerprint(settings: Settings, config_text: str) -> str:
             json.dumps(override, sort_keys=True) if override else "",
             json.dumps(loopback6_override(settings), sort_keys=True),
             broker_config.secrets_digest(_secret_sources(settings)) if override else "",
+            _compose_text(settings),
         ]
     )
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _compose_text(settings: Settings) -> str:
+    """The compose file itself: `up --no-recreate` keeps a container made from an older one
+    (e.g. on the project's default network instead of the broker's own), so a change there
+    must say `services.restart` like any other."""
+    try:
+        return (settings.root / COMPOSE_FILE).read_text("utf-8")
+    except OSError:
+        return ""
 
 
 def write_if_changed(path: Path, text: str) -> None:
