@@ -3,8 +3,8 @@
 One module per collection, each a thin layer over the library module of the same name in
 src/adeline_infra: services, monitor, control, auth, tls, pipeline, dev and doctor. They are
 put together here, in `ns`, which is what `inv` loads. What every task shares (the error
-boundary, the settings, common help) is in `_boundary`; the one change made to invoke (usage
-errors exit 2) is in `_program`, which says why.
+boundary, the settings, common help) is in `_boundary`; the two changes made to invoke (usage
+errors exit 2, bytecode cached) are in `_program`, which says why.
 
 The package stays cheap to import, because every `inv` call pays for it: the library (and
 paho, rich, docker, cryptography through it) is imported inside the task bodies. Expected
@@ -23,8 +23,11 @@ _SRC = str(Path(__file__).resolve().parent.parent / "src")
 if _SRC not in sys.path:  # the checkout's code, even before `pip install -e .`
     sys.path.insert(0, _SRC)
 
+from . import _program  # noqa: E402
+
+_program.write_bytecode()  # before the rest is imported: see _program
+
 from . import (  # noqa: E402
-    _program,
     auth,
     control,
     dev,

@@ -1,4 +1,5 @@
-"""The one change this project makes to invoke: a usage error exits 2, like every other one.
+"""The two changes this project makes to invoke: a usage error exits 2, like every other one,
+and bytecode is cached (`write_bytecode`).
 
 What it changes: `invoke.program.Program.parse_tasks`, which parses the task names and their
 options once the tasks are loaded, is wrapped so that
@@ -19,6 +20,13 @@ being parsed (`normalize_argv`), also under an in-process `Program.run(argv)`; i
 usage errors exit 1 again (tests/unit/test_tasks.py says so).
 
 It is applied once, when the tasks package is imported (`inv` does that before parsing).
+
+Bytecode: invoke sets `sys.dont_write_bytecode` unless `--write-pyc` is given (so that a folder
+of tasks gets no .pyc files), and an editable install compiles nothing, so every `inv` call
+compiled the tasks package and each library module it imported from source again: ~40 ms of
+`inv services.up`'s time beyond `inv --list` on this machine (scripts/bench.py startup and
+scripts/bench_docker_up.py, before and after). `__pycache__` is git-ignored; PYTHONDONTWRITEBYTECODE
+or `python -B` still turn it off.
 """
 
 from __future__ import annotations
@@ -53,6 +61,14 @@ def cast_error(message: str, argv: list[str]) -> str:
     kind = "a whole number" if "int()" in message else "a number"
     shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}... ({len(value)} characters)"
     return f"error: {option} {shown} is not valid: expected {kind} (see `inv --help TASK`)"
+
+
+def write_bytecode() -> None:
+    """Cache bytecode as Python does by default, unless the user turned it off (see above)."""
+    import sys
+
+    if not sys.flags.dont_write_bytecode:
+        sys.dont_write_bytecode = False
 
 
 def apply() -> None:
