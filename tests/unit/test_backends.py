@@ -38,3 +38,42 @@ def test_external_is_chosen_only_when_asked(
     monkeypatch.setattr(docker_backend, "engine_answers", lambda: False)
     auto, _ = backends.resolve(pipeline_settings(tmp_path, None, BROKER_BACKEND="auto"))
     assert auto.name == "native"
+
+
+@pytest.mark.parametrize(
+    ("native_runs", "engine", "chosen", "why"),
+    [
+        (True, True, "native", "native broker is running"),
+        (False, True, "docker", "a Docker engine answers"),
+        (False, False, "native", "no Docker engine answers"),
+    ],
+)
+def test_auto_asks_the_engine_while_it_looks_for_the_native_broker(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    native_runs: bool,
+    engine: bool,
+    chosen: str,
+    why: str,
+) -> None:
+    import threading
+
+    from adeline_infra import backends
+    from adeline_infra.backends import docker as docker_backend
+    from adeline_infra.backends.base import BrokerState
+    from adeline_infra.backends.native import NativeBackend
+
+    asked = threading.Event()
+
+    def engine_answers() -> bool:
+        asked.set()
+        return engine
+
+    def state(self: NativeBackend) -> BrokerState:
+        assert asked.wait(5), "the engine is asked before the native look ends"
+        return BrokerState("native", native_runs)
+
+    monkeypatch.setattr(NativeBackend, "state", state)
+    monkeypatch.setattr(docker_backend, "engine_answers", engine_answers)
+    backend, reason = backends.resolve(pipeline_settings(tmp_path, None, BROKER_BACKEND="auto"))
+    assert backend.name == chosen and why in reason
