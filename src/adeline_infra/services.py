@@ -18,6 +18,7 @@ from .backends import Backend, resolve
 from .errors import ConfigError, InfraError
 
 if TYPE_CHECKING:
+    from .broker_config import RunningSurface
     from .go2rtc import Go2rtcStatus
     from .settings import Settings
 
@@ -296,17 +297,28 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
         info.problem = "the broker is not running: start it with `inv services.up`"
         info.exit_code = EXIT_STOPPED
         return info
-    if managed:
-        _running_truth(info, backend)
-    if state.started_at:
-        info.uptime_s = max(0, round(time.time() - state.started_at))
+    truth = _running_truth(backend) if managed else None
+    try:
+        _answers(info, settings, backend, state.started_at)
+    finally:
+        if truth is not None:
+            _show_running_truth(info, truth())
+    return info
+
+
+def _answers(
+    info: BrokerStatus, settings: Settings, backend: Backend, started_at: float | None
+) -> None:
+    """The broker's own answers: CONNACK, then its version and uptime from `$SYS`."""
+    if started_at:
+        info.uptime_s = max(0, round(time.time() - started_at))
     probe = mqtt.probe(settings)
     info.healthy = probe.ok
     if not probe.ok:
         info.problem = mqtt.describe_failure(settings, probe.reason)
         info.version = backend.version()
         info.exit_code = EXIT_UNHEALTHY
-        return info
+        return
     from .monitor import broker_info
 
     try:
@@ -321,17 +333,42 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
     # sys_interval (10 s), so for a while after a start it still says 0.
     if known["uptime_s"] is not None and info.uptime_s is None:
         info.uptime_s = known["uptime_s"]
-    return info
 
 
-def _running_truth(info: BrokerStatus, backend: Backend) -> None:
-    """What the running broker listens on and allows, from its own config and sockets: one
-    started with one-off values (`MQTT_BIND_ADDRESS=0.0.0.0 inv services.up`) is shown as it
-    is, not as the current settings describe it."""
-    try:
-        surface = backend.running_surface()
-    except InfraError:
-        surface = None
+def _running_truth(backend: Backend) -> Callable[[], RunningSurface | None]:
+    """What the running broker listens on and allows, from its own config and sockets, read in
+    a thread: the Docker backend's `docker exec` (~75 ms) runs while the broker answers over
+    MQTT (~70 ms), which made `services.status` that much faster than one after the other.
+    The function returned waits for it (None when it could not be read); an unexpected error
+    is raised there, in the caller's thread."""
+    import threading
+
+    found: list[RunningSurface | None] = []
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            found.append(backend.running_surface())
+        except InfraError:
+            found.append(None)
+        except BaseException as exc:  # a bug: raised by the caller, not printed by the thread
+            failed.append(exc)
+
+    reading = threading.Thread(target=read, daemon=True)
+    reading.start()
+
+    def result() -> RunningSurface | None:
+        reading.join(timeout=120)  # the engine call has its own timeout
+        if failed:
+            raise failed[0]
+        return found[0] if found else None
+
+    return result
+
+
+def _show_running_truth(info: BrokerStatus, surface: RunningSurface | None) -> None:
+    """One started with one-off values (`MQTT_BIND_ADDRESS=0.0.0.0 inv services.up`) is shown
+    as it is, not as the current settings describe it."""
     if surface is None:
         return
     info.addresses = surface.addresses
