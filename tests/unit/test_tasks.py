@@ -37,6 +37,42 @@ def test_the_tasks_package_imports_nothing_heavy() -> None:
     assert result.stdout.strip() == repr(AT_START)
 
 
+@pytest.mark.parametrize("flag", ["", "1"])
+def test_inv_caches_bytecode_unless_the_user_turned_it_off(tmp_path, flag) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    shutil.copytree(
+        ROOT / "tasks", tmp_path / "tasks", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(ROOT / "src"), **({"PYTHONDONTWRITEBYTECODE": flag} if flag else {}))
+    subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    # tasks/__init__ and _program are compiled before the flag is restored: ~1 ms
+    cached = {p.name.split(".")[0] for p in (tmp_path / "tasks" / "__pycache__").glob("*.pyc")}
+    assert cached == (
+        set()
+        if flag
+        else {
+            "_boundary",
+            "auth",
+            "control",
+            "dev",
+            "doctor",
+            "monitor",
+            "pipeline",
+            "services",
+            "tls",
+        }
+    )
+
+
 @pytest.mark.parametrize(
     "argv",
     [("services.up", "--bogus"), ("services.nope",), ("services.status", "extra-arg")],
