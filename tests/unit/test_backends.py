@@ -77,3 +77,25 @@ def test_auto_asks_the_engine_while_it_looks_for_the_native_broker(
     monkeypatch.setattr(docker_backend, "engine_answers", engine_answers)
     backend, reason = backends.resolve(pipeline_settings(tmp_path, None, BROKER_BACKEND="auto"))
     assert backend.name == chosen and why in reason
+
+
+@pytest.mark.parametrize("native_runs", [True, False])
+def test_auto_with_a_native_broker_on_record_looks_at_it_before_asking_docker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native_runs: bool
+) -> None:
+    from adeline_infra import backends
+    from adeline_infra.backends import docker as docker_backend
+    from adeline_infra.backends.base import BrokerState
+    from adeline_infra.backends.native import NativeBackend
+
+    asked: list[str] = []
+    monkeypatch.setattr(NativeBackend, "on_record", lambda self: True)
+    monkeypatch.setattr(
+        NativeBackend,
+        "state",
+        lambda self: asked.append("native") or BrokerState("native", native_runs),
+    )
+    monkeypatch.setattr(docker_backend, "engine_answers", lambda: asked.append("docker") or True)
+    backend, _ = backends.resolve(pipeline_settings(tmp_path, None, BROKER_BACKEND="auto"))
+    assert asked == (["native"] if native_runs else ["native", "docker"])
+    assert backend.name == ("native" if native_runs else "docker")

@@ -18,9 +18,12 @@ def resolve(settings: Settings) -> tuple[Backend, str]:
 
     `auto`: the native broker if this checkout's is running, else Docker when an engine answers,
     else native (never external: a broker we do not run must be asked for). Asking the engine is
-    one `docker version` call (~14-35 ms; no Docker SDK); it runs while the native broker is
-    looked for (psutil, ~30 ms), which took `inv services.up` ~47 ms beyond BROKER_BACKEND=docker
-    when the two ran one after the other, and is left unread when the native broker runs.
+    one `docker version` call (~14-35 ms; no Docker SDK). When no native broker is on record, it
+    runs while the native broker is looked for (psutil, ~30 ms, for one started by an `inv` that
+    died before writing the record): one after the other they took `inv services.up` ~47 ms
+    beyond BROKER_BACKEND=docker, together ~27 ms. With a record, the native broker is looked at
+    first, as before: a native user's `inv` never calls `docker` (whose context may be a remote
+    host) while that broker runs.
     """
     if settings.backend == "external":
         from .external import ExternalBackend
@@ -36,13 +39,18 @@ def resolve(settings: Settings) -> tuple[Backend, str]:
         return NativeBackend(settings), "BROKER_BACKEND=native"
     from .docker import DockerBackend, engine_answers
 
-    answers: list[bool] = []
-    asking = threading.Thread(target=lambda: answers.append(engine_answers()), daemon=True)
-    asking.start()
     native = NativeBackend(settings)
+    answers: list[bool] = []
+    asking = None
+    if not native.on_record():
+        asking = threading.Thread(target=lambda: answers.append(engine_answers()), daemon=True)
+        asking.start()
     if native.state().running:
         return native, "auto: this checkout's native broker is running"
-    asking.join(timeout=10)  # engine_answers gives up after 5 s
+    if asking is None:
+        answers.append(engine_answers())
+    else:
+        asking.join(timeout=10)  # engine_answers gives up after 5 s
     if answers and answers[0]:
         return DockerBackend(settings), "auto: a Docker engine answers"
     return native, "auto: no Docker engine answers, using the mosquitto binary"

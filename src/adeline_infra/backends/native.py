@@ -202,6 +202,11 @@ class NativeBackend(Backend):
 
     # --- process identity -------------------------------------------------------------------
 
+    def on_record(self) -> bool:
+        """Whether a broker started here is on record (one file's existence: no process scan).
+        `state()` is the answer; this is only a cheap hint (`BROKER_BACKEND=auto`)."""
+        return self.record.is_file()
+
     def _read_record(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.record.read_text(encoding="utf-8"))
