@@ -6,7 +6,7 @@
 Without -D the user is added, or updated when it exists; the password is asked twice on the
 terminal (hidden), or read from one line of stdin with --password-stdin. Never from argv: the
 process list would show it. Runs without invoke and without the package installed (Python 3.10+
-standard library, plus `filelock`: FILE.lock beside the file keeps two edits from losing one).
+standard library only: FILE.lock beside the file keeps two edits from losing one).
 Exit codes: 0 ok, 1 failed, 2 bad usage or input.
 """
 

@@ -1,14 +1,28 @@
-"""One lock per thing two `inv` calls must not change at once (the `filelock` library).
+"""One lock per thing two `inv` calls must not change at once: the OS's own file lock.
 
 `state_lock(settings)` serialises services.up/down/restart/clean over one state folder;
 `file_lock(path)` serialises edits of one file (the password file). A second caller waits and,
 when a `waiting` callback is given, says what for (the task's spinner), then acts on what the
 first one left. The wait is bounded: past it, one line names who holds the lock.
+
+Why not the `filelock` library, which the project used until this measurement: filelock 4.x
+takes 13-24 ms to import beside what `inv` has already imported (median 19 ms of 9 runs on
+this 2-core machine, bytecode cached; `python -X importtime` puts most of it in its soft-lock,
+fork and settings modules, which pull in `platform` and `decimal`). That was half of what
+`inv services.up` spends before it can start Compose, against a budget of 100 ms for all of
+`inv`'s own work (issue 19, `nox -s bench`). What the project needs is small: one exclusive,
+non-blocking lock per file, held by this process, released when it ends or crashes. That is
+`flock` on POSIX (the call filelock makes there) and `msvcrt.locking` on Windows (the C
+runtime's LockFile, where filelock calls LockFileEx); both refuse a second holder in the same
+process too. A waiter polls every 50 ms, as filelock does. What filelock adds is not
+needed here: reentrancy, thread-local and singleton locks, asyncio, and a soft-lock fallback
+for file systems without locks, where this module says so in one line instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -44,8 +58,6 @@ def state_folder(settings: Settings) -> Path:
 
 
 def _unusable(folder: Path, exc: OSError) -> InfraError:
-    import errno
-
     why = {
         errno.EROFS: "is on a read-only file system",
         errno.EACCES: "is not writable",
@@ -80,34 +92,20 @@ def file_lock(
 ) -> Iterator[None]:
     """Hold `lock_path` (created when missing) for `what`; waits at most `timeout` seconds.
 
-    Next to the lock, `<lock>.holder` names the holder (task and pid) for the waiter's message:
-    filelock truncates the lock file itself on every attempt, so it cannot carry that.
+    Next to the lock, `<lock>.holder` names the holder (task and pid) for the waiter's message.
     """
-    try:
-        from filelock import FileLock, Timeout
-    except ImportError:  # scripts/gen_passwd.py run by a bare Python (`python -S`)
-        FileLock, Timeout = _StdlibLock, _StdlibTimeout  # type: ignore[assignment,misc]
-
     guarded = guards or str(lock_path)
     holder = lock_path.with_name(lock_path.name + ".holder")
-    _check_creatable(lock_path, guards)
-    lock = FileLock(lock_path, timeout=timeout, is_singleton=False, thread_local=False)
-    try:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            who = _holder(holder)
-            if waiting is not None:
-                waiting(f"Waiting for {who} to finish with {guarded} ...")
-            try:
-                lock.acquire(timeout=timeout)
-            except Timeout:
-                raise InfraError(
-                    f"{_holder(holder)} has held the lock on {guarded} for over {timeout:g} s",
-                    hint="let it finish, or stop it and run the command again",
-                ) from None
-    except OSError as exc:
-        raise _unusable(lock_path.parent, exc) from None
+    lock = _OSLock(lock_path, guards)
+    if not lock.try_acquire():
+        who = _holder(holder)
+        if waiting is not None:
+            waiting(f"Waiting for {who} to finish with {guarded} ...")
+        if not lock.acquire(timeout):
+            raise InfraError(
+                f"{_holder(holder)} has held the lock on {guarded} for over {timeout:g} s",
+                hint="let it finish, or stop it and run the command again",
+            )
     try:
         with contextlib.suppress(OSError):
             holder.write_text(f"{what}, pid {os.getpid()}", encoding="utf-8")
@@ -118,22 +116,6 @@ def file_lock(
         lock.release()
 
 
-def _check_creatable(lock_path: Path, guards: str | None) -> None:
-    """Open (create) the lock file once, so a folder where it cannot be made fails now in one
-    line: filelock takes that failure for "held by someone" and polls until the timeout (seen:
-    a password file in /proc hung for LOCK_TIMEOUT seconds, silently)."""
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        if guards is not None:
-            raise _unusable(lock_path.parent, exc) from None
-        raise InfraError(
-            f"cannot create the lock file {lock_path} ({exc.strerror or exc})",
-            hint="that folder must be writable: fix its permissions or choose another path",
-        ) from None
-    os.close(fd)
-
-
 def _holder(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -142,47 +124,83 @@ def _holder(path: Path) -> str:
     return f"another inv ({text})" if text else "another inv"
 
 
-class _StdlibTimeout(Exception):
-    pass
+# What flock (EWOULDBLOCK, EAGAIN; EACCES on some file systems) and msvcrt.locking (EACCES,
+# EDEADLOCK) raise when another open file holds the lock. Any other error is not "held".
+_HELD = frozenset({errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK})
+_POLL = 0.05  # seconds between attempts while another inv holds the lock
 
 
-class _StdlibLock:
-    """The same OS lock `filelock` takes (flock / msvcrt.locking), for one case only:
-    scripts/gen_passwd.py promises to run with the bare standard library (its tests run it
-    with `python -S`), where `filelock` cannot be imported. Everything else uses filelock."""
+class _OSLock:
+    """An exclusive lock on `path` (created when missing, never truncated or removed): `flock`
+    on POSIX, `msvcrt.locking` of its first byte on Windows. Released by `release()`, or by the
+    OS when the process ends however it ends."""
 
-    def __init__(self, path: Path, **_: object) -> None:
+    def __init__(self, path: Path, guards: str | None) -> None:
         self.path = path
-        self.fd: int | None = None
+        self.guards = guards
+        # Never through a symlink someone planted where the lock file goes (POSIX).
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            self.fd: int | None = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise self._failure(exc, "create") from None
 
-    def acquire(self, timeout: float = -1) -> None:
+    def try_acquire(self) -> bool:
+        """True when the lock is now ours, False when another holds it; one line otherwise."""
+        assert self.fd is not None
+        try:
+            _os_lock(self.fd)
+        except OSError as exc:
+            if exc.errno in _HELD:
+                return False
+            self.release()
+            raise self._failure(exc, "lock") from None
+        return True
+
+    def acquire(self, timeout: float) -> bool:
+        """Poll until the lock is ours (True) or `timeout` seconds have passed (False)."""
         import time
 
         deadline = time.monotonic() + timeout
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        while True:
-            try:
-                _os_lock(fd)
-                self.fd = fd
-                return
-            except OSError:
+        try:
+            while not self.try_acquire():
                 if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise _StdlibTimeout(str(self.path)) from None
-                time.sleep(0.05)
+                    self.release()
+                    return False
+                time.sleep(_POLL)
+        except BaseException:  # Ctrl+C while waiting: nothing held, nothing left open
+            self.release()
+            raise
+        return True
 
     def release(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                _os_unlock(self.fd)
-            os.close(self.fd)
-            self.fd = None
+        """Unlock and close (closing alone would unlock too; unlocking first is explicit)."""
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            _os_unlock(self.fd)
+        os.close(self.fd)
+        self.fd = None
+
+    def _failure(self, exc: OSError, doing: str) -> InfraError:
+        if self.guards is not None and doing == "create":
+            return _unusable(self.path.parent, exc)
+        if doing == "create":
+            return InfraError(
+                f"cannot create the lock file {self.path} ({exc.strerror or exc})",
+                hint="that folder must be writable: fix its permissions or choose another path",
+            )
+        return InfraError(
+            f"cannot lock {self.path}: its file system refused ({exc.strerror or exc})",
+            hint="use a folder on a local disk (network file systems may have no file locks)",
+        )
 
 
 def _os_lock(fd: int) -> None:
     if sys.platform == "win32":
         import msvcrt
 
+        os.lseek(fd, 0, os.SEEK_SET)  # msvcrt.locking locks from the current position
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
     else:
         import fcntl
@@ -194,6 +212,7 @@ def _os_unlock(fd: int) -> None:
     if sys.platform == "win32":
         import msvcrt
 
+        os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
     else:
         import fcntl

@@ -7,7 +7,7 @@ Writes Mosquitto 2.0's format exactly as `mosquitto_passwd` does::
 with a 12-byte salt (read by both 2.0 and 2.1) and 101 iterations by default. Every line this
 module does not touch is kept byte for byte: other users, legacy `$6$` lines, comments.
 
-Imports the standard library (plus `filelock`, for the edit lock, when a file is written), so
+Imports the standard library only (the edit lock is `locks.file_lock`, the OS's own lock), so
 `scripts/gen_passwd.py` runs without the package installed.
 """
 
