@@ -1,5 +1,6 @@
-"""The two changes this project makes to invoke: a usage error exits 2, like every other one,
-and bytecode is cached (`write_bytecode`).
+"""The three changes this project makes to invoke: a usage error exits 2, like every other one;
+bytecode is cached (`write_bytecode`); and a successful `inv` ends without the interpreter's
+teardown (`exit_now`).
 
 What it changes: `invoke.program.Program.parse_tasks`, which parses the task names and their
 options once the tasks are loaded, is wrapped so that
@@ -20,6 +21,19 @@ being parsed (`normalize_argv`), also under an in-process `Program.run(argv)`; i
 usage errors exit 1 again (tests/unit/test_tasks.py says so).
 
 It is applied once, when the tasks package is imported (`inv` does that before parsing).
+
+The end of a successful run: `Program.execute` (the tasks ran) and `Program.parse_cleanup`'s
+plain `Exit` (`--list`, `--help`) are wrapped so that the `inv` command itself (invoke's
+`invoke.main.program`, which `inv`, `invoke` and `python -m invoke` run; never a `Program` a
+test runs in-process) ends with `exit_now(0)`: standard streams flushed, the `atexit` handlers
+run (coverage's data, logging, temporary folders), then `os._exit(0)`. What it skips is the
+interpreter's teardown, which frees every module and object one by one: 17-40 ms for invoke
+and the modules a task imports, measured on this machine (`python -c "import invoke.program,
+tasks, ..."` with and without `os._exit`, medians of 9), i.e. `inv --list` 156 -> 126 ms and
+`inv services.up` 730 -> 711 ms (medians of 10, interleaved). Nothing the tasks write is left
+in a buffer: files are written through `files.write_atomic` or closed by `with`. When another
+thread that Python would wait for still runs, or a standard stream cannot be flushed, the
+normal exit runs instead. A failure (an exit code other than 0) always takes the normal path.
 
 Bytecode: invoke sets `sys.dont_write_bytecode` unless `--write-pyc` is given (so that a folder
 of tasks gets no .pyc files), and an editable install compiles nothing, so every `inv` call
@@ -71,6 +85,41 @@ def write_bytecode() -> None:
         sys.dont_write_bytecode = False
 
 
+def exit_now(code: int) -> None:
+    """End the process as `sys.exit(code)` would, minus the interpreter's teardown (see above);
+    returns (for the normal exit) when a non-daemon thread runs or stdout/stderr cannot flush."""
+    import atexit
+    import os
+    import sys
+    import threading
+
+    current = threading.current_thread()
+    if any(t is not current and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        return
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return  # a closed pipe or stream: the normal exit reports it as it always does
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _done(program: Any) -> None:
+    """The `inv` command's successful end: `exit_now(0)`; a test's own Program returns."""
+    import invoke.main
+
+    if program is invoke.main.program:
+        exit_now(0)
+
+
 def apply() -> None:
     from invoke import Exit
     from invoke.parser import ParseError
@@ -79,6 +128,7 @@ def apply() -> None:
     original = getattr(Program, "parse_tasks", None)
     if original is None or getattr(original, "adeline_wrapped", False):
         return
+    execute, cleanup = Program.execute, Program.parse_cleanup
 
     def parse_tasks(self: Any) -> None:
         argv = list(getattr(self, "argv", None) or [])
@@ -90,5 +140,19 @@ def apply() -> None:
         except ValueError as exc:
             raise Exit(cast_error(str(exc), argv), code=2) from None
 
+    def run_tasks(self: Any) -> None:
+        execute(self)
+        _done(self)
+
+    def parse_cleanup(self: Any) -> None:
+        try:
+            cleanup(self)
+        except Exit as exc:
+            if exc.code == 0 and not exc.message:  # --list, --help: printed, nothing failed
+                _done(self)
+            raise
+
     parse_tasks.adeline_wrapped = True  # type: ignore[attr-defined]
     Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+    Program.execute = run_tasks  # type: ignore[method-assign]
+    Program.parse_cleanup = parse_cleanup  # type: ignore[method-assign]

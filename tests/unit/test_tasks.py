@@ -73,6 +73,44 @@ def test_inv_caches_bytecode_unless_the_user_turned_it_off(tmp_path, flag) -> No
     )
 
 
+def test_a_successful_inv_runs_its_atexit_handlers_and_flushes_all_it_printed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # exit_now skips the interpreter's teardown, not what a normal exit promises.
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "from invoke.main import program\n"
+        "program.run(['inv', *sys.argv[1:]])\n"
+        "print('not reached: exit_now ended the process')\n"
+    )
+    # A task that succeeds (nothing to stop) ends in exit_now; --list and --help in Exit(0).
+    for argv in (["services.down", "--backend", "native"], ["--list"], ["--help", "tls.check"]):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *argv],
+            cwd=ROOT,
+            env=base_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[-1] == "atexit ran" and "not reached" not in result.stdout
+        assert len(lines) > 1  # what the task printed, all of the list or help: flushed
+
+
+def test_exit_now_leaves_the_end_to_python_while_a_thread_it_waits_for_runs() -> None:
+    code = (
+        "import threading, time, tasks._program as p\n"
+        "threading.Thread(target=time.sleep, args=(0.2,)).start()\n"
+        "p.exit_now(0)\n"
+        "print('normal exit')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "normal exit")
+
+
 @pytest.mark.parametrize(
     "argv",
     [("services.up", "--bogus"), ("services.nope",), ("services.status", "extra-arg")],
