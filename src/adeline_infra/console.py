@@ -77,10 +77,39 @@ def spinner(text: str) -> Iterator[Callable[[str], None]]:
     if not sys.stderr.isatty():
         yield lambda _text: None
         return
-    from rich.console import Console
+    import threading
 
-    with Console(stderr=True).status(text, spinner="dots") as status:
-        yield lambda new: status.update(new)
+    # rich is imported and the spinner started in a thread: the block (a compose call, a
+    # broker's start) runs at once instead of ~45 ms later, which is what importing rich costs
+    # on this machine (`python -X importtime`); the spinner appears while the block waits.
+    shown: list[Any] = []
+    text_now = [text]
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def start() -> None:
+        from rich.console import Console
+
+        with lock:
+            if not done.is_set():
+                status = Console(stderr=True).status(text_now[0], spinner="dots")
+                status.start()
+                shown.append(status)
+
+    def say(new: str) -> None:
+        with lock:
+            text_now[0] = new
+            if shown:
+                shown[0].update(new)
+
+    threading.Thread(target=start, daemon=True, name="spinner").start()
+    try:
+        yield say
+    finally:
+        with lock:
+            done.set()
+            if shown:
+                shown[0].stop()
 
 
 def table(

@@ -91,3 +91,62 @@ def test_status_and_doctor_in_a_folder_outside_the_code_page(tmp_path: Path, tas
     assert result.returncode in (0, 1, 3), result.stderr
     if task == "doctor":  # it shows the .env's path: the folder's name, escaped
         assert "\\u0401" in result.stdout
+
+
+SPIN = (
+    "import sys; sys.path.insert(0, {src!r})\n"
+    "from adeline_infra import console\n"
+    "with console.spinner('Working on it ...') as say:\n"
+    "    {body}\n"
+    "console.out('finished')\n"
+)
+
+
+def _in_a_terminal(body: str, answer: bytes = b"") -> str:
+    """What the spinner's block `body` writes to a terminal (a pty), answering `answer` once
+    the spinner's text has appeared (the block reads it from stdin)."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SPIN.format(src=str(ROOT / "src"), body=body)],
+        stdin=subprocess.PIPE,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 30)
+            assert ready, f"no output for 30 s: {seen!r}"
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if answer and b"Working on it" in seen and proc.stdin is not None:
+                proc.stdin.write(answer)
+                proc.stdin.close()
+                answer = b""
+    finally:
+        os.close(leader)
+        proc.wait(30)
+    assert proc.returncode == 0, seen
+    return seen.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pty is POSIX's")
+def test_the_spinner_shows_while_its_block_waits_then_gives_way_to_the_result() -> None:
+    # The block waits for its stdin, which the test answers only once the spinner is seen.
+    seen = _in_a_terminal("sys.stdin.readline(); say('Now this ...')", answer=b"go\n")
+    assert "Working on it" in seen and seen.rstrip().endswith("finished")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pty is POSIX's")
+def test_a_block_done_before_the_spinner_could_show_leaves_nothing_behind() -> None:
+    seen = _in_a_terminal("pass")
+    assert seen.strip().endswith("finished")

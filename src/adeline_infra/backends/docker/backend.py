@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import broker_config, procs
 from ...errors import InfraError
+from ...imports import preload
 from ..base import Backend, BrokerState
 from . import broker_setup
 from .compose import (
@@ -75,7 +76,7 @@ class DockerBackend(Backend):
             self._check_ports()
         env = self._write_broker_files()
         # While compose works (~1 s), load the MQTT client the readiness probe needs next.
-        threading.Thread(target=_preload_mqtt, daemon=True).start()
+        preload("paho.mqtt.client")
         result = self.compose("up", "-d", extras=extras, timeout=900, env=env)
         if result.returncode != 0:
             raise self._up_failed(result.stderr or result.stdout or "", extras, env)
@@ -104,7 +105,7 @@ class DockerBackend(Backend):
             return super().bring_up(extras=extras)
         broker_config.check_required_files(self.settings)
         env, want = self._write_broker_files(), self._fingerprint
-        threading.Thread(target=_preload_mqtt, daemon=True).start()
+        preload("paho.mqtt.client")
         seen: list[Container | None] = []
         errors: list[InfraError] = []
 
@@ -469,8 +470,3 @@ class DockerBackend(Backend):
             )
             first = False
             since = time.time()
-
-
-def _preload_mqtt() -> None:
-    with contextlib.suppress(Exception):
-        import paho.mqtt.client  # noqa: F401
