@@ -67,6 +67,9 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+SPINNER_AFTER = 0.1  # seconds a block runs before its spinner shows
+
+
 @contextmanager
 def spinner(text: str) -> Iterator[Callable[[str], None]]:
     """A spinner on stderr while the block runs, when stderr is a terminal; silent otherwise.
@@ -79,15 +82,20 @@ def spinner(text: str) -> Iterator[Callable[[str], None]]:
         return
     import threading
 
-    # rich is imported and the spinner started in a thread: the block (a compose call, a
-    # broker's start) runs at once instead of ~45 ms later, which is what importing rich costs
-    # on this machine (`python -X importtime`); the spinner appears while the block waits.
+    # rich is imported and the spinner started in a thread, once the block has run for
+    # SPINNER_AFTER seconds: the block (a compose call, a broker's start) begins at once instead
+    # of ~45 ms later, which is what importing rich costs on this machine (`python -X
+    # importtime`), and does not share the GIL with that import while it prepares (an import
+    # started at once still delayed `compose up` by 8-16 ms at a pty). A block done sooner
+    # (the broker already runs) shows no spinner at all, as a flash of one would say nothing.
     shown: list[Any] = []
     text_now = [text]
     lock = threading.Lock()
     done = threading.Event()
 
     def start() -> None:
+        if done.wait(SPINNER_AFTER):
+            return
         from rich.console import Console
 
         with lock:
