@@ -34,6 +34,8 @@ tasks, ..."` with and without `os._exit`, medians of 9), i.e. `inv --list` 156 -
 in a buffer: files are written through `files.write_atomic` or closed by `with`. When another
 thread that Python would wait for still runs, or a standard stream cannot be flushed, the
 normal exit runs instead. A failure (an exit code other than 0) always takes the normal path.
+A reader of stdout that has left (`inv --list | head -1`) ends it with exit 1 and no traceback,
+there and when invoke's own printing meets it (`quiet_broken_pipe`).
 
 Bytecode: invoke sets `sys.dont_write_bytecode` unless `--write-pyc` is given (so that a folder
 of tasks gets no .pyc files), and an editable install compiles nothing, so every `inv` call
@@ -100,8 +102,13 @@ def exit_now(code: int) -> None:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()
+    except BrokenPipeError:  # `inv ... | head -1`: the reader has left
+        from adeline_infra import console
+
+        console.reader_gone()
+        code = 1
     except (OSError, ValueError):
-        return  # a closed pipe or stream: the normal exit reports it as it always does
+        return  # a closed stream: the normal exit reports it as it always does
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -120,6 +127,25 @@ def _done(program: Any) -> None:
         exit_now(0)
 
 
+def quiet_broken_pipe() -> None:
+    """A BrokenPipeError that reaches the top (invoke's own `--list` and `--help` print line by
+    line, so `inv --list | head -1` met one) ends the process silently with exit 1 instead of a
+    traceback. Every other exception is printed as before."""
+    import sys
+
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if issubclass(kind, BrokenPipeError):
+            from adeline_infra import console
+
+            console.reader_gone()
+            return
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
 def apply() -> None:
     from invoke import Exit
     from invoke.parser import ParseError
@@ -129,6 +155,7 @@ def apply() -> None:
     if original is None or getattr(original, "adeline_wrapped", False):
         return
     execute, cleanup = Program.execute, Program.parse_cleanup
+    quiet_broken_pipe()
 
     def parse_tasks(self: Any) -> None:
         argv = list(getattr(self, "argv", None) or [])

@@ -31,6 +31,21 @@ def protect_streams() -> None:
                 continue
 
 
+def reader_gone() -> None:
+    """stdout's reader has left (`inv --list | head -1`): point stdout at the null device, so
+    that nothing more, Python's last flush included, fails on it with a traceback. Python's
+    "Note on SIGPIPE" (the signal module's documentation) way; the caller exits 1, as rich does
+    when a task's table meets a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor: nothing to redirect
+        pass
+
+
 # Error handlers that raise UnicodeEncodeError on a character the encoding cannot hold.
 _FAILING_HANDLERS = frozenset({"strict", "surrogateescape", "surrogatepass"})
 

@@ -98,6 +98,28 @@ def test_a_successful_inv_runs_its_atexit_handlers_and_flushes_all_it_printed(tm
         assert len(lines) > 1  # what the task printed, all of the list or help: flushed
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes: EPIPE on the first write")
+@pytest.mark.parametrize("argv", [["--list"], ["--help", "services.up"], ["services.status"]])
+def test_output_to_a_reader_that_has_left_ends_with_exit_1_and_no_traceback(tmp_path, argv) -> None:  # type: ignore[no-untyped-def]
+    # `inv --list | head -1`: here the reader is gone before the first write.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", *argv],
+            cwd=ROOT,
+            env=base_env(tmp_path, BROKER_BACKEND="native"),
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.returncode == 1, result.stderr  # as rich ends a task's table there
+
+
 def test_exit_now_leaves_the_end_to_python_while_a_thread_it_waits_for_runs() -> None:
     code = (
         "import threading, time, tasks._program as p\n"
