@@ -109,13 +109,14 @@ def integration(session: nox.Session) -> None:
 
 
 # What `nox -s wine` runs by default: the native lifecycle and doctor tests of the Windows job's
-# `nox -s integration`, and the console's code-page tests, minus what Wine cannot do (skipped,
-# saying why). Under Wine a test takes ~10 s here: the whole suite
+# `nox -s integration`, the console's code-page tests and the file lock (msvcrt.locking), minus
+# what Wine cannot do (skipped, saying why). Under Wine a test takes ~10 s here: the whole suite
 # (`nox -s wine -- tests/integration -m "integration and not docker"`) is far over 5 minutes.
 WINE_TESTS = [
     "tests/integration/test_native_lifecycle.py",
     "tests/integration/test_doctor.py",
     "tests/unit/test_console.py",
+    "tests/unit/test_locks.py",
     "-m",
     "not docker",
     "-q",

@@ -125,8 +125,10 @@ def _holder(path: Path) -> str:
 
 
 # What flock (EWOULDBLOCK, EAGAIN; EACCES on some file systems) and msvcrt.locking (EACCES,
-# EDEADLOCK) raise when another open file holds the lock. Any other error is not "held".
+# EDEADLOCK; errno 0 under Wine, whose C runtime does not set it) raise when another open file
+# holds the lock. Any other error is not "held".
 _HELD = frozenset({errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK})
+_HELD_WINDOWS = _HELD | {0}
 _POLL = 0.05  # seconds between attempts while another inv holds the lock
 
 
@@ -151,7 +153,7 @@ class _OSLock:
         try:
             _os_lock(self.fd)
         except OSError as exc:
-            if exc.errno in _HELD:
+            if exc.errno in (_HELD_WINDOWS if sys.platform == "win32" else _HELD):
                 return False
             self.release()
             raise self._failure(exc, "lock") from None

@@ -22,7 +22,8 @@ AT_START = ["adeline_infra", "adeline_infra.commands", "adeline_infra.errors"]
 
 def test_the_tasks_package_imports_nothing_heavy() -> None:
     code = (
-        "import sys; import invoke.program; before = set(sys.modules); import tasks;"
+        f"import sys; sys.path.insert(0, {str(ROOT)!r});"  # embeddable Python: no cwd
+        "import invoke.program; before = set(sys.modules); import tasks;"
         "print(sorted(m for m in set(sys.modules) - before"
         f" if m.split('.')[0] in {HEAVY!r} + ('adeline_infra',)))"
     )
@@ -122,6 +123,7 @@ def test_output_to_a_reader_that_has_left_ends_with_exit_1_and_no_traceback(tmp_
 
 def test_exit_now_leaves_the_end_to_python_while_a_thread_it_waits_for_runs() -> None:
     code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"  # embeddable Python: no cwd
         "import threading, time, tasks._program as p\n"
         "threading.Thread(target=time.sleep, args=(0.2,)).start()\n"
         "p.exit_now(0)\n"
