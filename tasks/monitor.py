@@ -38,7 +38,7 @@ def status(
     elif json:
         console.print_json(monitor.snapshot(s).as_dict())
     else:
-        from adeline_infra.imports import preload
+        from adeline_infra.background import preload
 
         preload("rich.console", "rich.table")  # while the broker answers
         views.show(views.status_view(monitor.snapshot(s)))

@@ -88,7 +88,7 @@ def restart(
 def status(c: Context, json: bool = False, backend: str | None = None) -> None:
     """Show the broker's state. Exit 0 healthy, 1 running but not answering, 3 stopped."""
     from adeline_infra import console, services, views
-    from adeline_infra.imports import preload
+    from adeline_infra.background import preload
 
     if not json:
         preload("rich.console", "rich.table")  # while the broker and the engine answer

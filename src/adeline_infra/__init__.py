@@ -14,7 +14,7 @@ modules, one concern each:
 - `procs`            the one place that spawns, stops and inspects processes
 - `files`            atomic owner-only writes, folder checks, log tails
 - `locks`            the state-folder and password-file locks
-- `imports`          modules a task needs next, imported in a thread while it waits
+- `background`       work (an engine call, an import) in a thread while the task waits
 - `broker_config`    mosquitto.conf rendered from the settings; its listeners; save failures
 - `backends`         how the broker runs: `native`, `docker` (Compose), `external`
 - `services`         up / down / restart / status / logs / clean over the chosen backend

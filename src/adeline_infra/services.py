@@ -18,6 +18,7 @@ from .backends import Backend, resolve
 from .errors import ConfigError, InfraError
 
 if TYPE_CHECKING:
+    from .background import Pending
     from .broker_config import RunningSurface
     from .go2rtc import Go2rtcStatus
     from .settings import Settings
@@ -302,7 +303,7 @@ def _broker_status(settings: Settings, backend: Backend, reason: str) -> BrokerS
         _answers(info, settings, backend, state.started_at)
     finally:
         if truth is not None:
-            _show_running_truth(info, truth())
+            _show_running_truth(info, truth.result(timeout=120))  # the engine call has its own
     return info
 
 
@@ -335,35 +336,20 @@ def _answers(
         info.uptime_s = known["uptime_s"]
 
 
-def _running_truth(backend: Backend) -> Callable[[], RunningSurface | None]:
-    """What the running broker listens on and allows, from its own config and sockets, read in
-    a thread: the Docker backend's `docker exec` (~75 ms) runs while the broker answers over
-    MQTT (~70 ms), which made `services.status` that much faster than one after the other.
-    The function returned waits for it (None when it could not be read); an unexpected error
-    is raised there, in the caller's thread."""
-    import threading
+def _running_truth(backend: Backend) -> Pending[RunningSurface | None]:
+    """What the running broker listens on and allows, from its own config and sockets, read
+    beside the MQTT answers: the Docker backend's `docker exec` (~75 ms) runs while the broker
+    answers (~70 ms), which made `services.status` that much faster than one after the other.
+    None when it could not be read."""
+    from .background import beside
 
-    found: list[RunningSurface | None] = []
-    failed: list[BaseException] = []
-
-    def read() -> None:
+    def read() -> RunningSurface | None:
         try:
-            found.append(backend.running_surface())
+            return backend.running_surface()
         except InfraError:
-            found.append(None)
-        except BaseException as exc:  # a bug: raised by the caller, not printed by the thread
-            failed.append(exc)
+            return None
 
-    reading = threading.Thread(target=read, daemon=True)
-    reading.start()
-
-    def result() -> RunningSurface | None:
-        reading.join(timeout=120)  # the engine call has its own timeout
-        if failed:
-            raise failed[0]
-        return found[0] if found else None
-
-    return result
+    return beside(read)
 
 
 def _show_running_truth(info: BrokerStatus, surface: RunningSurface | None) -> None:

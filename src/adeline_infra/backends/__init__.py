@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from .base import Backend, BrokerState
@@ -37,20 +36,14 @@ def resolve(settings: Settings) -> tuple[Backend, str]:
 
     if settings.backend == "native":
         return NativeBackend(settings), "BROKER_BACKEND=native"
+    from ..background import beside
     from .docker import DockerBackend, engine_answers
 
     native = NativeBackend(settings)
-    answers: list[bool] = []
-    asking = None
-    if not native.on_record():
-        asking = threading.Thread(target=lambda: answers.append(engine_answers()), daemon=True)
-        asking.start()
+    asking = None if native.on_record() else beside(engine_answers)
     if native.state().running:
         return native, "auto: this checkout's native broker is running"
-    if asking is None:
-        answers.append(engine_answers())
-    else:
-        asking.join(timeout=10)  # engine_answers gives up after 5 s
-    if answers and answers[0]:
+    # engine_answers gives up after 5 s
+    if engine_answers() if asking is None else asking.result(timeout=10):
         return DockerBackend(settings), "auto: a Docker engine answers"
     return native, "auto: no Docker engine answers, using the mosquitto binary"

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import broker_config, procs
+from ...background import beside, preload
 from ...errors import InfraError
-from ...imports import preload
 from ..base import Backend, BrokerState
 from . import broker_setup
 from .compose import (
@@ -106,25 +105,13 @@ class DockerBackend(Backend):
         broker_config.check_required_files(self.settings)
         env, want = self._write_broker_files(), self._fingerprint
         preload("paho.mqtt.client")
-        seen: list[Container | None] = []
-        errors: list[InfraError] = []
-
-        def look() -> None:
-            try:
-                seen.append(self._named_container())
-            except InfraError as exc:
-                errors.append(exc)
-
-        looking = threading.Thread(target=look, daemon=True)
-        looking.start()
+        looking = beside(self._named_container)
         result = self.compose("up", "-d", "--no-recreate", timeout=900, env=env)
-        looking.join(timeout=120)
-        before = seen[0] if seen else None
+        # An InfraError here (the engine does not answer) is said, not compose's wording of it.
+        before = looking.result(timeout=120)
         running = before is not None and before.status == "running"
         self.recreated = False
         self._seen = self._alive = None
-        if errors and not seen:
-            raise errors[0]  # the engine does not answer: that, not compose's wording of it
         if result.returncode != 0:
             if not running:
                 self._check_ports()
