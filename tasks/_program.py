@@ -33,7 +33,8 @@ tasks, ..."` with and without `os._exit`, medians of 9), i.e. `inv --list` 156 -
 `inv services.up` 730 -> 711 ms (medians of 10, interleaved). Nothing the tasks write is left
 in a buffer: files are written through `files.write_atomic` or closed by `with`. When another
 thread that Python would wait for still runs, or a standard stream cannot be flushed, the
-normal exit runs instead. A failure (an exit code other than 0) always takes the normal path.
+normal exit runs instead, as it does where `atexit._run_exitfuncs` (CPython's, undocumented)
+is missing. A failure (an exit code other than 0) always takes the normal path.
 A reader of stdout that has left (`inv --list | head -1`) ends it with exit 1 and no traceback,
 there and when invoke's own printing meets it (`quiet_broken_pipe`).
 
@@ -98,6 +99,9 @@ def exit_now(code: int) -> None:
     current = threading.current_thread()
     if any(t is not current and not t.daemon and t.is_alive() for t in threading.enumerate()):
         return
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)  # CPython's, 3.10-3.13 and on
+    if run_exitfuncs is None:
+        return
     try:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
@@ -109,7 +113,7 @@ def exit_now(code: int) -> None:
         code = 1
     except (OSError, ValueError):
         return  # a closed stream: the normal exit reports it as it always does
-    atexit._run_exitfuncs()
+    run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
