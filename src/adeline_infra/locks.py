@@ -124,11 +124,23 @@ def _holder(path: Path) -> str:
     return f"another inv ({text})" if text else "another inv"
 
 
-# What flock (EWOULDBLOCK, EAGAIN; EACCES on some file systems) and msvcrt.locking (EACCES,
-# EDEADLOCK; errno 0 under Wine, whose C runtime does not set it) raise when another open file
-# holds the lock. Any other error is not "held".
+# What flock raises when another open file holds the lock (EWOULDBLOCK, EAGAIN; EACCES on some
+# file systems); any other error is the file system refusing locks (ENOLCK on NFS without lockd).
 _HELD = frozenset({errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK})
-_HELD_WINDOWS = _HELD | {0}
+
+
+def _is_held(exc: OSError, platform: str = sys.platform) -> bool:
+    """Whether a failed non-blocking lock means "another holds it" (else: the file system refused).
+
+    On Windows every failure of `msvcrt.locking` counts as held: its errno cannot be trusted.
+    Microsoft's C runtime sets EACCES or EDEADLOCK, but Wine's `_locking` sets none, so the errno
+    Python reports is whatever an earlier call of that thread left (0, or ENOENT after reading a
+    holder file that was not there: seen in CI). A lock the file system refuses then waits out
+    the timeout and says so, instead of a held lock being reported as a refusing file system.
+    """
+    return platform == "win32" or exc.errno in _HELD
+
+
 _POLL = 0.05  # seconds between attempts while another inv holds the lock
 
 
@@ -153,7 +165,7 @@ class _OSLock:
         try:
             _os_lock(self.fd)
         except OSError as exc:
-            if exc.errno in (_HELD_WINDOWS if sys.platform == "win32" else _HELD):
+            if _is_held(exc):
                 return False
             self.release()
             raise self._failure(exc, "lock") from None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 import threading
@@ -117,3 +118,18 @@ def test_a_symlink_planted_where_the_lock_goes_is_not_followed(tmp_path: Path) -
     ):
         pass
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("code", "platform", "held"),
+    [
+        (errno.EWOULDBLOCK, "linux", True),
+        (errno.EACCES, "darwin", True),
+        (errno.ENOLCK, "linux", False),  # NFS without lockd: refused, said at once
+        (errno.EDEADLK, "win32", True),
+        (errno.ENOENT, "win32", True),  # Wine's _locking leaves a stale errno (seen in CI)
+        (0, "win32", True),
+    ],
+)
+def test_which_lock_failures_mean_held(code: int, platform: str, held: bool) -> None:
+    assert locks._is_held(OSError(code, "x"), platform) is held
