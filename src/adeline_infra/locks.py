@@ -16,7 +16,8 @@ non-blocking lock per file, held by this process, released when it ends or crash
 runtime's LockFile, where filelock calls LockFileEx); both refuse a second holder in the same
 process too. A waiter polls every 50 ms, as filelock does. What filelock adds is not
 needed here: reentrancy, thread-local and singleton locks, asyncio, and a soft-lock fallback
-for file systems without locks, where this module says so in one line instead.
+for file systems without locks, where this module says so in one line instead (at once on
+POSIX; on Windows, whose C runtime's errno cannot tell "held" from "refused", after the wait).
 """
 
 from __future__ import annotations
