@@ -44,6 +44,7 @@ def resolve(settings: Settings) -> tuple[Backend, str]:
     if native.state().running:
         return native, "auto: this checkout's native broker is running"
     # engine_answers gives up after 5 s
-    if engine_answers() if asking is None else asking.result(timeout=10):
+    answers = engine_answers() if asking is None else asking.result(timeout=10)
+    if answers:
         return DockerBackend(settings), "auto: a Docker engine answers"
     return native, "auto: no Docker engine answers, using the mosquitto binary"
