@@ -261,6 +261,17 @@ def _file_name(raw: str) -> str:
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
+_PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # what Compose accepts as a project name
+
+
+def _compose_project(raw: str) -> str | None:
+    value = raw.strip()
+    if value and (not _PROJECT_RE.match(value) or len(value) > 255):
+        # It names the containers, network and volume, and reaches `docker` command lines.
+        raise ValueError("lowercase letters, digits, '-' and '_', starting with a letter or digit")
+    return value or None
+
+
 def _image(raw: str) -> str:
     value = raw.strip()
     if not _IMAGE_RE.match(value) or len(value) > 255:
@@ -458,7 +469,7 @@ class Settings:
     compose_project: str | None = setting(
         "COMPOSE_PROJECT_NAME",
         "",
-        _opt_str,
+        _compose_project,
         "Compose project name (default: stable per checkout).",
     )
     docker_compose: str = setting(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ... import procs
-from ...errors import ConfigError, InfraError
+from ...errors import InfraError
 from ...files import write_atomic
 
 if TYPE_CHECKING:
@@ -213,19 +213,12 @@ def discover(
 
 # --- how Compose is called ----------------------------------------------------------------
 
-_PROJECT_OK = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
 
 def project_name(settings: Settings) -> str:
-    """COMPOSE_PROJECT_NAME, else `adeline-<folder>-<8 hex of the checkout's path>`."""
+    """COMPOSE_PROJECT_NAME (validated by the settings), else
+    `adeline-<folder>-<8 hex of the checkout's path>`."""
     if settings.compose_project:
-        name = settings.compose_project.strip()
-        if not _PROJECT_OK.match(name):
-            raise ConfigError(
-                f"COMPOSE_PROJECT_NAME={name!r} is not valid: expected lowercase letters, "
-                "digits, '-' and '_', starting with a letter or digit"
-            )
-        return name
+        return settings.compose_project
     folder = re.sub(r"[^a-z0-9]+", "-", settings.root.name.lower()).strip("-")[:24].strip("-")
     parts = (
         ["adeline", folder, settings.checkout_id] if folder else ["adeline", settings.checkout_id]
